@@ -1,0 +1,97 @@
+"""ResNet50 with a new head, and the parameter groups that make the two approaches."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+from torchvision.models import ResNet, resnet50
+
+if TYPE_CHECKING:
+    from emotion_tl.weights import PretrainedWeights
+
+ARCHITECTURE = "resnet50"
+FEATURE_DIM = 2048  # ResNet50's pooled feature size, the head's input
+
+
+def set_stride_in_1x1(model: ResNet) -> ResNet:
+    """Move each down-sampling block's stride from the 3x3 to the first 1x1 convolution.
+
+    The original (Caffe/Keras) ResNet50 strides in the 1x1; torchvision ("v1.5") in the 3x3.
+    The state_dict shapes are the same either way, so weights trained one way need this to
+    compute what they were trained to compute.
+    """
+    for layer in (model.layer2, model.layer3, model.layer4):
+        block = layer[0]
+        block.conv1.stride = (2, 2)
+        block.conv2.stride = (1, 1)
+    return model
+
+
+def build_model(
+    num_classes: int,
+    weights: PretrainedWeights | None = None,
+    *,
+    stride_in_1x1: bool = False,
+) -> ResNet:
+    """Build ResNet50, load ImageNet weights if given, and replace `fc` with a new head."""
+    model = resnet50(weights=None)
+    if weights is not None:
+        stride_in_1x1 = weights.stride_in_1x1
+        model.load_state_dict(weights.state_dict, strict=True)
+    if stride_in_1x1:
+        set_stride_in_1x1(model)
+    model.fc = nn.Linear(FEATURE_DIM, num_classes)
+    return model
+
+
+def is_head(name: str) -> bool:
+    """True for the parameters of the new final layer."""
+    return name.startswith("fc.")
+
+
+def make_param_groups(
+    model: nn.Module, approach: str, lr: float, head_lr: float | None = None
+) -> list[dict]:
+    """Freeze or unfreeze parameters for `approach` and return the optimiser's groups.
+
+    frozen:     only the head trains, at `lr`.
+    finetuning: every layer trains; the backbone at `lr`, the head at `head_lr` (default `lr`).
+    """
+    head = [p for n, p in model.named_parameters() if is_head(n)]
+    backbone = [p for n, p in model.named_parameters() if not is_head(n)]
+    for p in head:
+        p.requires_grad_(True)
+    if approach == "frozen":
+        for p in backbone:
+            p.requires_grad_(False)
+        return [{"params": head, "lr": lr, "name": "head"}]
+    if approach == "finetuning":
+        for p in backbone:
+            p.requires_grad_(True)
+        return [
+            {"params": backbone, "lr": lr, "name": "backbone"},
+            {"params": head, "lr": head_lr if head_lr is not None else lr, "name": "head"},
+        ]
+    raise ValueError(f"unknown approach {approach!r}: use 'frozen' or 'finetuning'")
+
+
+def count_trainable(model: nn.Module) -> int:
+    """Number of parameters that will receive gradients."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def set_train_mode(model: nn.Module, approach: str) -> None:
+    """Train mode for what learns; a frozen backbone stays in eval so BatchNorm stats don't drift."""
+    if approach == "frozen":
+        model.eval()
+        model.fc.train()
+    else:
+        model.train()
+
+
+@torch.no_grad()
+def backbone_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of every backbone tensor (parameters and buffers), for before/after checks."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if not is_head(k)}
