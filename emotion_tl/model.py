@@ -52,29 +52,25 @@ def is_head(name: str) -> bool:
 
 
 def make_param_groups(
-    model: nn.Module, approach: str, lr: float, head_lr: float | None = None
+    model: nn.Module, approach: str, *, backbone_lr: float, head_lr: float
 ) -> list[dict]:
     """Freeze or unfreeze parameters for `approach` and return the optimiser's groups.
 
-    frozen:     only the head trains, at `lr`.
-    finetuning: every layer trains; the backbone at `lr`, the head at `head_lr` (default `lr`).
+    frozen:     only the head trains, at `head_lr`; `backbone_lr` is ignored.
+    finetuning: every layer trains, the backbone at `backbone_lr` and the head at `head_lr`.
     """
     head = [p for n, p in model.named_parameters() if is_head(n)]
     backbone = [p for n, p in model.named_parameters() if not is_head(n)]
+    if approach not in ("frozen", "finetuning"):
+        raise ValueError(f"unknown approach {approach!r}: use 'frozen' or 'finetuning'")
     for p in head:
         p.requires_grad_(True)
+    for p in backbone:
+        p.requires_grad_(approach == "finetuning")
+    head_group = {"params": head, "lr": head_lr, "name": "head"}
     if approach == "frozen":
-        for p in backbone:
-            p.requires_grad_(False)
-        return [{"params": head, "lr": lr, "name": "head"}]
-    if approach == "finetuning":
-        for p in backbone:
-            p.requires_grad_(True)
-        return [
-            {"params": backbone, "lr": lr, "name": "backbone"},
-            {"params": head, "lr": head_lr if head_lr is not None else lr, "name": "head"},
-        ]
-    raise ValueError(f"unknown approach {approach!r}: use 'frozen' or 'finetuning'")
+        return [head_group]
+    return [{"params": backbone, "lr": backbone_lr, "name": "backbone"}, head_group]
 
 
 def count_trainable(model: nn.Module) -> int:
@@ -83,7 +79,7 @@ def count_trainable(model: nn.Module) -> int:
 
 
 def set_train_mode(model: nn.Module, approach: str) -> None:
-    """Train mode for what learns; a frozen backbone stays in eval so BatchNorm stats don't drift."""
+    """Train mode for what learns; a frozen backbone stays in eval so BatchNorm stays put."""
     if approach == "frozen":
         model.eval()
         model.fc.train()

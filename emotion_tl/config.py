@@ -1,0 +1,160 @@
+"""The one configuration object; the command line, notebooks and checkpoints are views of it."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, get_type_hints
+
+APPROACHES = ("frozen", "finetuning")
+# Output file prefix per approach (names users of the original script know).
+OUTPUT_PREFIX = {"frozen": "frozen_weights", "finetuning": "finetuning"}
+FINETUNING_LR_DIVISOR = 10.0  # fine-tuning's backbone learns 10x slower than approach A's rate
+
+
+def _option(default: Any, help: str, **extra: Any) -> Any:
+    return field(default=default, metadata={"help": help, **extra})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that decides what a run does."""
+
+    data_dir: str = _option("Images", "dataset root, one sub-folder per category")
+    categories: tuple[str, ...] = _option(
+        ("confused", "neutral"), "categories to classify (two or more sub-folders of data_dir)"
+    )
+    approach: str = _option(
+        "both", "frozen (A), finetuning (B) or both", choices=("frozen", "finetuning", "both")
+    )
+    epochs: int = _option(20, "training epochs per approach")
+    batch_size: int = _option(32, "images per training step")
+    learning_rate: float = _option(
+        0.001, "approach A's learning rate; fine-tuning's backbone uses a rate 10x lower"
+    )
+    finetuning_head_lr: float | None = _option(
+        None, "fine-tuning's rate for the new final layer (default: learning_rate)"
+    )
+    device: str = _option(
+        "cuda",
+        "cuda, cpu, mps or auto; falls back to the CPU when missing",
+        choices=("cuda", "cpu", "mps", "auto"),
+    )
+    precision: str = _option(
+        "auto",
+        "auto (bf16/fp16 autocast where the hardware supports it) or fp32",
+        choices=("auto", "fp32", "bf16", "fp16"),
+    )
+    checkpoint_dir: str = _option("checkpoints", "where every output is written")
+    seed: int = _option(42, "seed for the split, initialisation and augmentation")
+    image_size: int = _option(224, "side of the square crop the network sees")
+    num_workers: int = _option(0, "DataLoader worker processes (0: load in the main process)")
+    val_fraction: float = _option(0.15, "share of each category held out for model selection")
+    test_fraction: float = _option(0.15, "share of each category held out for the final test")
+    max_images_per_category: int | None = _option(
+        None, "use at most this many images per category (quick runs)"
+    )
+    pretrained: bool = _option(True, "start from ImageNet weights (--no_pretrained: random init)")
+    weights: str | None = _option(
+        None, "a torchvision resnet50 state_dict file to use as the ImageNet weights"
+    )
+
+    def __post_init__(self) -> None:
+        # Lists arrive from papermill/YAML/argparse; keep the frozen object hashable.
+        object.__setattr__(self, "categories", tuple(self.categories))
+        check_config(self)
+
+    @property
+    def approaches(self) -> tuple[str, ...]:
+        """The approaches this run trains, in order."""
+        return APPROACHES if self.approach == "both" else (self.approach,)
+
+    def lr_for(self, approach: str) -> tuple[float, float]:
+        """(backbone rate, head rate) for `approach`; the backbone rate is unused when frozen."""
+        if approach == "frozen":
+            return 0.0, self.learning_rate
+        head_lr = self.finetuning_head_lr or self.learning_rate
+        return self.learning_rate / FINETUNING_LR_DIVISOR, head_lr
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain types only, safe for JSON and `torch.load(weights_only=True)`."""
+        return {
+            k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+        }
+
+
+def check_config(cfg: Config) -> None:
+    """Reject values no run could use, with a message that names the fix."""
+    problems = []
+    if len(cfg.categories) < 2:
+        problems.append(f"categories={list(cfg.categories)}: give at least two categories")
+    if len(set(cfg.categories)) != len(cfg.categories):
+        problems.append(f"categories={list(cfg.categories)}: each category may appear only once")
+    for name in ("epochs", "batch_size", "image_size"):
+        if getattr(cfg, name) < 1:
+            problems.append(f"{name}={getattr(cfg, name)}: must be at least 1")
+    if cfg.learning_rate <= 0:
+        problems.append(f"learning_rate={cfg.learning_rate}: must be positive")
+    if cfg.num_workers < 0:
+        problems.append(f"num_workers={cfg.num_workers}: must be 0 or more")
+    if not (0 < cfg.val_fraction < 1 and 0 < cfg.test_fraction < 1):
+        problems.append("val_fraction and test_fraction must each lie between 0 and 1")
+    elif cfg.val_fraction + cfg.test_fraction >= 0.9:
+        problems.append("val_fraction + test_fraction leaves under 10% to train on")
+    if cfg.max_images_per_category is not None and cfg.max_images_per_category < 3:
+        problems.append("max_images_per_category must be at least 3 (train, val and test)")
+    for name, choices in (
+        ("approach", ("frozen", "finetuning", "both")),
+        ("device", ("cuda", "cpu", "mps", "auto")),
+        ("precision", ("auto", "fp32", "bf16", "fp16")),
+    ):
+        if getattr(cfg, name) not in choices:
+            problems.append(f"{name}={getattr(cfg, name)!r}: choose one of {', '.join(choices)}")
+    if problems:
+        raise ValueError("Invalid configuration:\n  " + "\n  ".join(problems))
+
+
+def config_from_dict(values: dict[str, Any]) -> Config:
+    """Build a Config, failing loudly on unknown (for example misspelt) names."""
+    known = {f.name for f in dataclasses.fields(Config)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TypeError(f"Unknown setting(s) {unknown}. Valid names: {', '.join(sorted(known))}.")
+    return Config(**values)
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add one command-line option per Config field (`--data_dir`, `--epochs`, ...)."""
+    hints = get_type_hints(Config)
+    for f in dataclasses.fields(Config):
+        help_text = f.metadata.get("help", "")
+        kind = hints[f.name]
+        if kind is bool:
+            # Default True -> only the switch that turns it off is useful, and vice versa.
+            flag = f"--no_{f.name}" if f.default else f"--{f.name}"
+            action = "store_false" if f.default else "store_true"
+            parser.add_argument(flag, dest=f.name, action=action, help=help_text)
+            continue
+        shown = "" if f.default is None else " (default: %(default)s)"
+        kwargs: dict[str, Any] = {"default": f.default, "help": help_text + shown}
+        if "choices" in f.metadata:
+            kwargs["choices"] = f.metadata["choices"]
+        if f.name == "categories":
+            kwargs.update(nargs="+", metavar="CATEGORY", default=list(f.default))
+        else:
+            kwargs["type"] = _scalar_type(kind)
+        parser.add_argument(f"--{f.name}", **kwargs)
+
+
+def _scalar_type(kind: Any) -> type:
+    for candidate in (int, float, str):
+        if kind is candidate or kind == candidate | None:
+            return candidate
+    raise TypeError(f"no command-line type for {kind}")
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The Config a parsed command line asks for."""
+    names = {f.name for f in dataclasses.fields(Config)}
+    return Config(**{k: v for k, v in vars(args).items() if k in names})

@@ -1,0 +1,59 @@
+"""Pick the device and the numeric precision a run uses."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+import torch
+
+logger = logging.getLogger("emotion_tl")
+
+
+def resolve_device(name: str) -> torch.device:
+    """The asked device, or the CPU with a one-line notice when it is missing."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        logger.warning(
+            "CUDA is not available here; using the CPU instead (--device cpu hides this)."
+        )
+        return torch.device("cpu")
+    if name == "mps" and not torch.backends.mps.is_available():
+        logger.warning("MPS is not available here; using the CPU instead.")
+        return torch.device("cpu")
+    return torch.device(name)
+
+
+def cpu_supports_bf16() -> bool:
+    """True when the CPU has native bfloat16 matrix instructions (AVX-512 BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'fp32', 'bf16' or 'fp16': what `auto` means on this device, or the asked one if usable."""
+    if precision == "auto":
+        if device.type == "cuda":
+            return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        if device.type == "cpu" and cpu_supports_bf16():
+            return "bf16"
+        return "fp32"
+    if precision == "fp16" and device.type == "cpu":
+        logger.warning("fp16 autocast is slow on CPUs; using fp32 instead.")
+        return "fp32"
+    return precision
+
+
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """Mixed-precision context for the forward pass, or a no-op for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)

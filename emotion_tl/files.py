@@ -1,0 +1,142 @@
+"""Find the images of each category and decode them once, skipping what is not a usable image."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageOps
+from torchvision.transforms.v2 import functional as TF
+
+logger = logging.getLogger("emotion_tl")
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+# Files that operating systems and tools leave in photo folders.
+SYSTEM_FILES = {"thumbs.db", "desktop.ini", ".ds_store"}
+
+
+class DataError(ValueError):
+    """The data folder cannot be used as it is; the message says what to change."""
+
+
+@dataclass
+class Skipped:
+    """Files left out, grouped by reason."""
+
+    by_reason: dict[str, list[Path]] = field(default_factory=dict)
+
+    def add(self, reason: str, path: Path) -> None:
+        self.by_reason.setdefault(reason, []).append(path)
+
+    def total(self) -> int:
+        return sum(len(paths) for paths in self.by_reason.values())
+
+    def summary(self, examples: int = 3) -> str:
+        """One line per reason with a count and the first few names."""
+        lines = []
+        for reason, paths in sorted(self.by_reason.items()):
+            names = ", ".join(p.name for p in paths[:examples])
+            more = ", ..." if len(paths) > examples else ""
+            lines.append(f"  {len(paths)} {reason}: {names}{more}")
+        return "\n".join(lines)
+
+
+def check_data_dir(data_dir: Path, categories: tuple[str, ...]) -> None:
+    """Fail with a message naming the fix if `data_dir` or a category folder is missing."""
+    if not data_dir.exists():
+        raise DataError(
+            f"data_dir '{data_dir}' does not exist. Create it with one sub-folder of images per "
+            f"category (for example {data_dir}/{categories[0]}/), or pass --data_dir PATH."
+        )
+    if not data_dir.is_dir():
+        raise DataError(
+            f"data_dir '{data_dir}' is a file; pass the folder that holds the category folders."
+        )
+    available = sorted(
+        p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+    )
+    missing = [c for c in categories if not (data_dir / c).is_dir()]
+    if missing:
+        raise DataError(
+            f"category folder(s) {missing} not found in '{data_dir}'. "
+            f"Available categories: {', '.join(available) or '(none)'}. "
+            "Pass --categories with names from that list, or add the folders."
+        )
+
+
+def list_image_files(folder: Path, skipped: Skipped) -> list[Path]:
+    """Image files under `folder` (sub-folders too), sorted; the rest go to `skipped`."""
+    found = []
+    # followlinks=False: a symlink loop cannot send the walk round forever.
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            path = Path(root) / name
+            if name.lower() in SYSTEM_FILES or name.startswith("._"):
+                skipped.add("system files", path)
+            elif name.startswith("."):
+                skipped.add("hidden files", path)
+            elif path.suffix.lower() not in IMAGE_EXTENSIONS:
+                skipped.add("files without an image extension", path)
+            else:
+                found.append(path)
+    return found
+
+
+def load_image(path: Path) -> Image.Image:
+    """Open an image upright (EXIF orientation applied) in RGB."""
+    with warnings.catch_warnings():
+        # Pillow warns before its decompression-bomb error; the error is what we act on.
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as image:
+            image.seek(0)  # the first frame of an animation
+            image = ImageOps.exif_transpose(image)
+            if image.mode in ("RGBA", "LA", "PA") or (
+                image.mode == "P" and "transparency" in image.info
+            ):
+                # Composite transparency on white instead of letting it turn black.
+                image = image.convert("RGBA")
+                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(background, image)
+            return image.convert("RGB")
+
+
+def decode_image(path: Path, resize_size: int) -> torch.Tensor:
+    """Decode `path` to a uint8 (3, H, W) tensor whose shorter side is `resize_size`."""
+    image = load_image(path)
+    tensor = TF.pil_to_tensor(image)
+    return TF.resize(tensor, [resize_size], antialias=True)
+
+
+def decode_images(
+    paths: list[Path], resize_size: int, skipped: Skipped
+) -> tuple[list[Path], list[torch.Tensor]]:
+    """Decode every file once; files that fail go to `skipped` with their reason."""
+    from tqdm.auto import tqdm
+
+    kept, images = [], []
+    for path in tqdm(
+        paths, desc="Decoding images", unit="img", leave=False, disable=len(paths) < 50
+    ):
+        try:
+            if path.stat().st_size == 0:
+                raise ValueError("empty file")
+            images.append(decode_image(path, resize_size))
+            kept.append(path)
+        except Image.DecompressionBombError:
+            skipped.add("images too large to decode safely", path)
+        except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as error:
+            reason = "empty files" if str(error) == "empty file" else "unreadable or broken images"
+            logger.debug("skipping %s: %s", path, error)
+            skipped.add(reason, path)
+    return kept, images
+
+
+def count_by_label(labels: list[str]) -> dict[str, int]:
+    """Images per category, in first-seen order."""
+    return dict(Counter(labels))

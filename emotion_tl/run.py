@@ -1,0 +1,220 @@
+"""A whole run: prepare the data once, train each approach, write every output."""
+
+from __future__ import annotations
+
+import logging
+import random
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from emotion_tl.checkpoint import make_checkpoint, save_checkpoint
+from emotion_tl.config import OUTPUT_PREFIX, Config
+from emotion_tl.data import PreparedData, make_loaders, prepare_data, save_split
+from emotion_tl.device import resolve_device, resolve_precision
+from emotion_tl.io import save_figure_atomic, write_atomic
+from emotion_tl.metrics import compute_accuracy, make_confusion_table
+from emotion_tl.model import build_model, count_trainable, make_param_groups
+from emotion_tl.plots import plot_confusion_matrix, plot_history
+from emotion_tl.train import fit, predict_probabilities
+
+logger = logging.getLogger("emotion_tl")
+
+
+@dataclass
+class ApproachResult:
+    """What one approach's training produced."""
+
+    approach: str
+    trainable_params: int
+    best_epoch: int
+    best_val_acc: float
+    test_acc: float
+    final_test_acc: float
+    seconds_per_epoch: float
+    history: list[dict[str, float]]
+    outputs: dict[str, Path] = field(default_factory=dict)
+
+
+@dataclass
+class Pretrained:
+    """The backbone weights a run starts from (or none) and where they came from."""
+
+    weights: object | None  # emotion_tl.weights.PretrainedWeights
+    source: str
+    stride_in_1x1: bool
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch so a CPU run repeats exactly."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def check_writable(directory: Path) -> None:
+    """Fail before training if outputs cannot be written to `directory`."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write_test_"):
+            pass
+    except OSError as error:
+        raise OSError(
+            f"cannot write to checkpoint_dir '{directory}' ({error.strerror}). "
+            "Pass --checkpoint_dir with a folder you can write to."
+        ) from error
+
+
+def load_backbone_weights(cfg: Config) -> Pretrained:
+    """ImageNet weights as the config asks, or random initialisation with --no_pretrained."""
+    if not cfg.pretrained:
+        return Pretrained(None, "none (random initialisation)", stride_in_1x1=False)
+    from emotion_tl.weights import load_pretrained_weights
+
+    weights = load_pretrained_weights(cfg.weights)
+    return Pretrained(weights, weights.source, weights.stride_in_1x1)
+
+
+def is_better(stats: dict[str, float], best: dict[str, float] | None) -> bool:
+    """Higher validation accuracy wins; on a tie, lower validation loss."""
+    if best is None:
+        return True
+    if stats["val_acc"] != best["val_acc"]:
+        return stats["val_acc"] > best["val_acc"]
+    return stats["val_loss"] < best["val_loss"]
+
+
+def train_approach(
+    cfg: Config, approach: str, data: PreparedData, pretrained: Pretrained, out_dir: Path
+) -> ApproachResult:
+    """Train one approach, keep its best and final checkpoints, and write its figures and tables."""
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    seed_everything(cfg.seed)
+    loaders = make_loaders(data, cfg, pin_memory=device.type == "cuda")
+    model = build_model(
+        len(data.class_names), pretrained.weights, stride_in_1x1=pretrained.stride_in_1x1
+    )
+    backbone_lr, head_lr = cfg.lr_for(approach)
+    make_param_groups(model, approach, backbone_lr=backbone_lr, head_lr=head_lr)
+    trainable = count_trainable(model)
+    prefix = OUTPUT_PREFIX[approach]
+    paths = {
+        "best": out_dir / f"{prefix}_best.pt",
+        "final": out_dir / f"{prefix}_final.pt",
+        "history_csv": out_dir / f"{prefix}_history.csv",
+        "history_png": out_dir / f"{prefix}_history.png",
+        "confusion_csv": out_dir / f"{prefix}_confusion_matrix.csv",
+        "confusion_png": out_dir / f"{prefix}_confusion_matrix.png",
+    }
+    logger.info(
+        "Approach %s: %s trainable parameters, device %s, precision %s",
+        prefix,
+        f"{trainable:,}",
+        device,
+        precision,
+    )
+
+    def checkpoint(kind: str, epoch: int, metrics: dict, history: list) -> dict:
+        return make_checkpoint(
+            model,
+            class_names=data.class_names,
+            config=cfg.to_dict(),
+            approach=approach,
+            weights_source=pretrained.source,
+            stride_in_1x1=pretrained.stride_in_1x1,
+            epoch=epoch,
+            metrics=metrics,
+            history=history,
+            device=str(device),
+            precision=precision,
+            kind=kind,
+        )
+
+    history: list[dict[str, float]] = []
+    best: dict = {"stats": None, "state": None}
+
+    def on_epoch_end(stats: dict[str, float], model: torch.nn.Module) -> None:
+        history.append(stats)
+        if is_better(stats, best["stats"]):
+            best["stats"] = stats
+            best["state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            save_checkpoint(checkpoint("best", stats["epoch"], stats, history), paths["best"])
+
+    fit(
+        model,
+        loaders["train"],
+        loaders["val"],
+        approach=approach,
+        epochs=cfg.epochs,
+        backbone_lr=backbone_lr,
+        head_lr=head_lr,
+        device=device,
+        precision=precision,
+        on_epoch_end=on_epoch_end,
+        progress_desc=prefix,
+    )
+
+    # The final model first, then the best one, each scored on the untouched test split.
+    final_probabilities, test_labels = predict_probabilities(
+        model, loaders["test"], device, precision
+    )
+    final_test_acc = compute_accuracy(test_labels, final_probabilities)
+    final_metrics = history[-1] | {"test_acc": final_test_acc}
+    save_checkpoint(checkpoint("final", cfg.epochs, final_metrics, history), paths["final"])
+
+    model.load_state_dict(best["state"])
+    probabilities, _ = predict_probabilities(model, loaders["test"], device, precision)
+    test_acc = compute_accuracy(test_labels, probabilities)
+    best_metrics = best["stats"] | {"test_acc": test_acc}
+    save_checkpoint(
+        checkpoint("best", best["stats"]["epoch"], best_metrics, history), paths["best"]
+    )
+
+    table = make_confusion_table(test_labels, probabilities.argmax(1), data.class_names)
+    write_atomic(paths["confusion_csv"], table.to_csv().encode())
+    title = f"{prefix}: test accuracy {test_acc:.3f} (best epoch {best['stats']['epoch']})"
+    save_figure_atomic(plot_confusion_matrix(table, title), paths["confusion_png"])
+    write_atomic(paths["history_csv"], pd.DataFrame(history).to_csv(index=False).encode())
+    save_figure_atomic(plot_history(history, prefix), paths["history_png"])
+    return ApproachResult(
+        approach=approach,
+        trainable_params=trainable,
+        best_epoch=int(best["stats"]["epoch"]),
+        best_val_acc=best["stats"]["val_acc"],
+        test_acc=test_acc,
+        final_test_acc=final_test_acc,
+        seconds_per_epoch=float(np.mean([row["seconds"] for row in history])),
+        history=history,
+        outputs=paths,
+    )
+
+
+def run_experiment(cfg: Config) -> list[ApproachResult]:
+    """What `python -m emotion_tl` does: check, prepare, train each approach, write outputs."""
+    out_dir = Path(cfg.checkpoint_dir)
+    check_writable(out_dir)
+    data = prepare_data(cfg)
+    counts = data.table.groupby(["label", "split"]).size().unstack(fill_value=0)
+    logger.info("Images per category and split:\n%s", counts.reindex(data.class_names).to_string())
+    save_split(data.table, out_dir)
+    pretrained = load_backbone_weights(cfg)
+    logger.info("Backbone weights: %s", pretrained.source)
+    return [train_approach(cfg, approach, data, pretrained, out_dir) for approach in cfg.approaches]
+
+
+def summarize(results: list[ApproachResult]) -> pd.DataFrame:
+    """The end-of-run table: one row per approach."""
+    return pd.DataFrame(
+        {
+            "approach": [OUTPUT_PREFIX[r.approach] for r in results],
+            "trainable params": [f"{r.trainable_params:,}" for r in results],
+            "best val acc": [round(r.best_val_acc, 3) for r in results],
+            "test acc": [round(r.test_acc, 3) for r in results],
+            "s/epoch": [round(r.seconds_per_epoch, 1) for r in results],
+        }
+    )
