@@ -1,0 +1,54 @@
+"""Procedural facial-expression pictures: synthetic demo data for emotion_tl.
+
+Expressions are driven by facial-action parameters (actions), identities are random people
+(identity), the drawing happens large and is scaled down (render), and everything unrelated
+to the label is varied on purpose (scene). `generate_dataset` writes a whole folder.
+"""
+
+from emotion_tl.faces.actions import (
+    ACTION_NAMES,
+    DEFAULT_DIFFICULTY,
+    EXPRESSIONS,
+    PROTOTYPES,
+    make_actions,
+    measure_brow_asymmetry,
+    sample_intensity,
+)
+from emotion_tl.faces.dataset import (
+    DEFAULT_SIZE,
+    METADATA_NAME,
+    FaceSample,
+    generate_dataset,
+    make_file_name,
+    make_sample,
+    read_metadata,
+    render_sample,
+)
+from emotion_tl.faces.identity import Identity, make_identity
+from emotion_tl.faces.render import render_person
+from emotion_tl.faces.scene import Nuisance, make_nuisance
+from emotion_tl.faces.sheet import make_contact_sheet
+
+__all__ = [
+    "ACTION_NAMES",
+    "DEFAULT_DIFFICULTY",
+    "DEFAULT_SIZE",
+    "EXPRESSIONS",
+    "METADATA_NAME",
+    "PROTOTYPES",
+    "FaceSample",
+    "Identity",
+    "Nuisance",
+    "generate_dataset",
+    "make_actions",
+    "make_contact_sheet",
+    "make_file_name",
+    "make_identity",
+    "make_nuisance",
+    "make_sample",
+    "measure_brow_asymmetry",
+    "read_metadata",
+    "render_person",
+    "render_sample",
+    "sample_intensity",
+]
