@@ -28,8 +28,8 @@ def library_versions() -> dict[str, str]:
     """Versions that produced a checkpoint, for anyone trying to reproduce it."""
     return {
         "emotion_tl": __version__,
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
+        "torch": str(torch.__version__),
+        "torchvision": str(torchvision.__version__),
         "python": platform.python_version(),
     }
 
