@@ -9,6 +9,14 @@ chance but not perfect. Example:
     python benchmarks/calibrate_demo_faces.py /tmp/cal --pairs confused,neutral happy,sad
 
 `--features hog` uses scikit-image HOG features instead, when ImageNet weights are missing.
+
+Results that set the default difficulty (0.15), on 2 CPU cores in a few minutes:
+  difficulty 0.0,  120 identities: confused/neutral 0.85, happy/sad 0.92
+  difficulty 0.25, 120 identities: confused/neutral 0.78, happy/sad 0.90
+  committed Images/ (0.15, 150 identities): confused/neutral 0.877 +- 0.027,
+                                            happy/sad 0.927 +- 0.023
+  same, --features hog:                     confused/neutral 0.810 +- 0.027,
+                                            happy/sad 0.873 +- 0.043
 """
 
 from __future__ import annotations
