@@ -1,6 +1,6 @@
 """Command line: generate the synthetic facial-expression demo set.
 
-python -m emotion_tl.demo_faces --out Images --identities 150 --seed 2024
+python -m emotion_tl.demo_faces --out Images --identities 150 --seed 4 --difficulty 0.15
 """
 
 from __future__ import annotations
