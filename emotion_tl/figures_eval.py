@@ -1,17 +1,23 @@
-"""Evaluation figures: both approaches' curves and confusion matrices, and their worst mistakes."""
+"""Evaluation figures: both approaches' curves and confusion matrices, mistakes and Grad-CAM."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
+from torchvision.transforms.v2 import functional as TF
 
 from emotion_tl.evaluate import PROBABILITY_PREFIX, compute_losses, read_predictions_table
 from emotion_tl.files import load_image
+from emotion_tl.predict import predictor_from_checkpoint
+
+if TYPE_CHECKING:
+    from emotion_tl.report import Comparison
 
 
 def plot_comparison(
@@ -85,3 +91,43 @@ def plot_mistakes(
         ax.axis("off")
     figure.suptitle("Each model's worst test images (highest loss; red: wrong)")
     return figure
+
+
+def plot_comparison_report(comparison: Comparison) -> Figure:
+    """comparison.png: both approaches' curves on shared axes and their confusion matrices."""
+    return plot_comparison(
+        {a.name: a.checkpoint["history"] for a in comparison.approaches},
+        {a.name: comparison.evaluations[a.name].confusion for a in comparison.approaches},
+        title=comparison.mcnemar.sentence(),
+    )
+
+
+def plot_mistakes_report(comparison: Comparison, data_dir: str | Path, count: int = 6) -> Figure:
+    """Each approach's highest-loss test images."""
+    predictions = {a.name: a.predictions for a in comparison.approaches}
+    return plot_mistakes(predictions, comparison.approaches[0].class_names, data_dir, count)
+
+
+def pick_disputed_files(comparison: Comparison, count: int = 4) -> list[str]:
+    """Test images the approaches disagree on first, then those the ensemble finds hardest."""
+    first, second = (a.predictions for a in comparison.approaches)
+    labels, probabilities_a = read_predictions_table(first, comparison.approaches[0].class_names)
+    _, probabilities_b = read_predictions_table(second, comparison.approaches[0].class_names)
+    disagree = probabilities_a.argmax(1) != probabilities_b.argmax(1)
+    ensemble = (probabilities_a + probabilities_b) / 2
+    confidence = ensemble[np.arange(len(labels)), labels]
+    order = np.lexsort((confidence, ~disagree))  # disagreements first, then the least confident
+    return [first["file"].iloc[i] for i in order[:count]]
+
+
+def plot_gradcam_report(comparison: Comparison, data_dir: str | Path, count: int = 4) -> Figure:
+    """Grad-CAM of both approaches on the same few test images (disputed ones first)."""
+    from emotion_tl.explain import plot_gradcam_comparison  # imports captum: only when asked
+
+    files = pick_disputed_files(comparison, count)
+    images = [TF.pil_to_tensor(load_image(Path(data_dir) / f)) for f in files]
+    table = comparison.approaches[0].predictions.set_index("file")
+    predictors = {
+        a.name: predictor_from_checkpoint(a.checkpoint, a.name) for a in comparison.approaches
+    }
+    return plot_gradcam_comparison(predictors, images, list(table.loc[files, "label"]))

@@ -11,10 +11,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
-from torchvision.transforms.v2 import functional as TF
 
-from emotion_tl.checkpoint import CheckpointError, load_checkpoint
+from emotion_tl.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from emotion_tl.config import APPROACHES, OUTPUT_PREFIX
 from emotion_tl.data import SPLIT_FILE
 from emotion_tl.evaluate import (
@@ -25,8 +23,15 @@ from emotion_tl.evaluate import (
     make_predictions_table,
     read_predictions_table,
 )
-from emotion_tl.files import DataError, load_image
+from emotion_tl.figures_eval import (
+    plot_comparison_report,
+    plot_gradcam_report,
+    plot_mistakes_report,
+)
+from emotion_tl.files import DataError
 from emotion_tl.io import save_figure_atomic, write_atomic
+from emotion_tl.model import count_trainable, make_param_groups
+from emotion_tl.predict import predict_files, predictor_from_checkpoint
 
 logger = logging.getLogger("emotion_tl")
 
@@ -65,9 +70,6 @@ def count_checkpoint_trainable(checkpoint: dict[str, Any]) -> int:
     recorded = checkpoint.get("metrics", {}).get("trainable_params")
     if recorded is not None:
         return int(recorded)
-    from emotion_tl.checkpoint import model_from_checkpoint
-    from emotion_tl.model import count_trainable, make_param_groups
-
     model = model_from_checkpoint(checkpoint)
     make_param_groups(model, checkpoint["approach"], backbone_lr=0.0, head_lr=0.0)
     return count_trainable(model)
@@ -77,15 +79,13 @@ def predict_test_split(
     checkpoint: dict[str, Any], checkpoint_dir: Path, data_dir: Path
 ) -> pd.DataFrame:
     """Re-create a predictions table from the checkpoint and the saved split's test images."""
-    from emotion_tl.predict import predict_files, predictor_from_checkpoint
-
     split_path = checkpoint_dir / SPLIT_FILE
     if not split_path.is_file():
         raise DataError(f"'{split_path}' not found: the test images are unknown. Train again.")
     split = pd.read_csv(split_path)
     test = split[split["split"] == "test"].reset_index(drop=True)
     predictor = predictor_from_checkpoint(checkpoint)
-    kept, probabilities, skipped = predict_files([predictor], [data_dir / f for f in test["file"]])
+    _, probabilities, skipped = predict_files([predictor], [data_dir / f for f in test["file"]])
     if skipped.total():
         raise DataError(
             f"{skipped.total()} test image(s) could not be read from '{data_dir}':\n"
@@ -158,7 +158,7 @@ class Comparison:
         lines = [
             "# Frozen weights vs fine-tuning",
             "",
-            f"Scores on the same {self.mcnemar_images()} held-out test images; the ensemble "
+            f"Scores on the same {self.num_test_images()} held-out test images; the ensemble "
             "averages both models' probabilities.",
             "",
             table.to_markdown(
@@ -180,7 +180,7 @@ class Comparison:
         lines += ["![comparison](comparison.png)", ""]
         return "\n".join(lines)
 
-    def mcnemar_images(self) -> int:
+    def num_test_images(self) -> int:
         return next(iter(self.evaluations.values())).num_images
 
 
@@ -233,17 +233,6 @@ def load_comparison(checkpoint_dir: str | Path, data_dir: str | Path | None = No
     )
 
 
-def plot_comparison_report(comparison: Comparison) -> Figure:
-    """comparison.png: both approaches' curves on shared axes and their confusion matrices."""
-    from emotion_tl.figures_eval import plot_comparison
-
-    return plot_comparison(
-        {a.name: a.checkpoint["history"] for a in comparison.approaches},
-        {a.name: comparison.evaluations[a.name].confusion for a in comparison.approaches},
-        title=comparison.mcnemar.sentence(),
-    )
-
-
 def write_comparison_report(
     checkpoint_dir: str | Path, data_dir: str | Path | None = None
 ) -> dict[str, Path]:
@@ -267,37 +256,3 @@ def write_comparison_report(
         paths = {k: p for k, p in paths.items() if p.is_file()}
     logger.info(comparison.mcnemar.sentence())
     return paths
-
-
-def plot_mistakes_report(comparison: Comparison, data_dir: str | Path, count: int = 6) -> Figure:
-    """Each approach's highest-loss test images."""
-    from emotion_tl.figures_eval import plot_mistakes
-
-    predictions = {a.name: a.predictions for a in comparison.approaches}
-    return plot_mistakes(predictions, comparison.approaches[0].class_names, data_dir, count)
-
-
-def pick_disputed_files(comparison: Comparison, count: int = 4) -> list[str]:
-    """Test images the approaches disagree on first, then those the ensemble finds hardest."""
-    first, second = (a.predictions for a in comparison.approaches)
-    labels, probabilities_a = read_predictions_table(first, comparison.approaches[0].class_names)
-    _, probabilities_b = read_predictions_table(second, comparison.approaches[0].class_names)
-    disagree = probabilities_a.argmax(1) != probabilities_b.argmax(1)
-    ensemble = (probabilities_a + probabilities_b) / 2
-    confidence = ensemble[np.arange(len(labels)), labels]
-    order = np.lexsort((confidence, ~disagree))  # disagreements first, then the least confident
-    return [first["file"].iloc[i] for i in order[:count]]
-
-
-def plot_gradcam_report(comparison: Comparison, data_dir: str | Path, count: int = 4) -> Figure:
-    """Grad-CAM of both approaches on the same few test images (disputed ones first)."""
-    from emotion_tl.explain import plot_gradcam_comparison
-    from emotion_tl.predict import predictor_from_checkpoint
-
-    files = pick_disputed_files(comparison, count)
-    images = [TF.pil_to_tensor(load_image(Path(data_dir) / f)) for f in files]
-    table = comparison.approaches[0].predictions.set_index("file")
-    predictors = {
-        a.name: predictor_from_checkpoint(a.checkpoint, a.name) for a in comparison.approaches
-    }
-    return plot_gradcam_comparison(predictors, images, list(table.loc[files, "label"]))

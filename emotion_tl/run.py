@@ -228,8 +228,16 @@ def run_experiment(cfg: Config) -> list[ApproachResult]:
     if len(results) == 2:
         from emotion_tl.report import write_comparison_report
 
-        report = write_comparison_report(out_dir, data_dir=cfg.data_dir)
-        logger.info("Comparison report: %s", report["md"])
+        try:
+            report = write_comparison_report(out_dir, data_dir=cfg.data_dir)
+            logger.info("Comparison report: %s", report["md"])
+        except (ValueError, OSError) as error:  # the trained models are saved all the same
+            logger.warning(
+                "Could not write the comparison report (%s); fix that, then run "
+                "`python -m emotion_tl compare --checkpoint_dir %s`.",
+                error,
+                out_dir,
+            )
     return results
 
 
