@@ -22,7 +22,7 @@ EXAMPLES = """examples:
   python -m emotion_tl --categories angry sad --epochs 15
   python -m emotion_tl --epochs 1 --max_images_per_category 20 --no_pretrained   # smoke test
   python -m emotion_tl compare                           # report from checkpoints/
-  python -m emotion_tl predict --checkpoint checkpoints/finetuning_best.pt photos/
+  python -m emotion_tl predict --checkpoint checkpoints/finetuning_best.pt Images/neutral
 """
 
 
@@ -93,7 +93,10 @@ def run_predict(argv: list[str]) -> int:
     from emotion_tl.io import write_atomic
     from emotion_tl.predict import predict_paths
 
-    args = get_predict_parser().parse_args(argv)
+    parser = get_predict_parser()
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error("--batch_size must be at least 1")
     device = resolve_device(args.device)
     table = predict_paths(args.checkpoint, args.paths, tta=args.tta, device=device,
                           batch_size=args.batch_size)  # fmt: skip
