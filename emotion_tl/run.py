@@ -16,6 +16,7 @@ from emotion_tl.checkpoint import make_checkpoint, save_checkpoint
 from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.data import PreparedData, make_loaders, prepare_data, save_split
 from emotion_tl.device import resolve_device, resolve_precision
+from emotion_tl.features import FeatureHead, make_feature_loaders
 from emotion_tl.io import save_figure_atomic, write_atomic
 from emotion_tl.metrics import compute_accuracy, make_confusion_table
 from emotion_tl.model import build_model, count_trainable, make_param_groups
@@ -95,10 +96,17 @@ def train_approach(
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     seed_everything(cfg.seed)
-    loaders = make_loaders(data, cfg, pin_memory=device.type == "cuda")
     model = build_model(
         len(data.class_names), pretrained.weights, stride_in_1x1=pretrained.stride_in_1x1
     )
+    # `net` is what fit trains and predictions run through: the model itself, or for the frozen
+    # approach its head alone on cached backbone features (the same fc object as model.fc).
+    if approach == "frozen" and cfg.feature_cache:
+        net = FeatureHead(model.fc)
+        loaders = make_feature_loaders(model, data, cfg, device=device, precision=precision)
+    else:
+        net = model
+        loaders = make_loaders(data, cfg, device=device)
     backbone_lr, head_lr = cfg.lr_for(approach)
     make_param_groups(model, approach, backbone_lr=backbone_lr, head_lr=head_lr)
     trainable = count_trainable(model)
@@ -138,7 +146,7 @@ def train_approach(
     history: list[dict[str, float]] = []
     best: dict = {"stats": None, "state": None}
 
-    def on_epoch_end(stats: dict[str, float], model: torch.nn.Module) -> None:
+    def on_epoch_end(stats: dict[str, float], _: torch.nn.Module) -> None:
         history.append(stats)
         if is_better(stats, best["stats"]):
             best["stats"] = stats
@@ -146,7 +154,7 @@ def train_approach(
             save_checkpoint(checkpoint("best", stats["epoch"], stats, history), paths["best"])
 
     fit(
-        model,
+        net,
         loaders["train"],
         loaders["val"],
         approach=approach,
@@ -161,14 +169,14 @@ def train_approach(
 
     # The final model first, then the best one, each scored on the untouched test split.
     final_probabilities, test_labels = predict_probabilities(
-        model, loaders["test"], device, precision
+        net, loaders["test"], device, precision
     )
     final_test_acc = compute_accuracy(test_labels, final_probabilities)
     final_metrics = history[-1] | {"test_acc": final_test_acc}
     save_checkpoint(checkpoint("final", cfg.epochs, final_metrics, history), paths["final"])
 
     model.load_state_dict(best["state"])
-    probabilities, _ = predict_probabilities(model, loaders["test"], device, precision)
+    probabilities, _ = predict_probabilities(net, loaders["test"], device, precision)
     test_acc = compute_accuracy(test_labels, probabilities)
     best_metrics = best["stats"] | {"test_acc": test_acc}
     save_checkpoint(
