@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from emotion_tl.config import Config
-from emotion_tl.data import PreparedData, build_transforms, resize_size_for
+from emotion_tl.data import PreparedData, build_transforms, one_thread, resize_size_for
 from emotion_tl.device import autocast
 from emotion_tl.io import save_torch_atomic
 from emotion_tl.model import FEATURE_DIM, is_head
@@ -159,7 +159,7 @@ def compute_features(
         for image, seed in zip(
             images[start : start + batch_size], seeds[start : start + batch_size], strict=True
         ):
-            with torch.random.fork_rng(devices=[]):
+            with torch.random.fork_rng(devices=[]), one_thread():
                 if seed is not None:
                     torch.manual_seed(seed)
                 batch.append(transform(image))
