@@ -68,7 +68,7 @@ class Config:
         "backbone every epoch)",
     )
     feature_views: int = _option(
-        5, "frozen approach with the feature cache: augmented views per training image (1: none)"
+        1, "frozen approach with the feature cache: augmented views per training image (1: none)"
     )
 
     def __post_init__(self) -> None:
