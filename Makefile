@@ -9,7 +9,7 @@ endif
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup weights demo test lint notebooks lab clean
+.PHONY: setup weights demo test lint benchmark notebooks lab clean
 
 ## setup: create .venv and install the package with its dev and notebook extras
 setup: $(STAMP)
@@ -35,6 +35,10 @@ test: setup
 lint: setup
 	$(BIN)/ruff check emotion_tl tests
 	$(BIN)/ruff format --check emotion_tl tests
+
+## benchmark: roof, project and naive reference on Images/ (about 30 min on 2 CPU cores)
+benchmark: weights
+	$(PY) benchmarks/benchmark.py --data_dir Images --output benchmarks/results.json
 
 clean:
 	rm -rf checkpoints/*.pt checkpoints/*.png checkpoints/*.csv .pytest_cache

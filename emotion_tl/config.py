@@ -49,7 +49,9 @@ class Config:
     checkpoint_dir: str = _option("checkpoints", "where every output is written")
     seed: int = _option(42, "seed for the split, initialisation and augmentation")
     image_size: int = _option(224, "side of the square crop the network sees")
-    num_workers: int = _option(0, "DataLoader worker processes (0: load in the main process)")
+    num_workers: int | None = _option(
+        None, "DataLoader worker processes (default: 0 on the CPU, up to 4 with a GPU)"
+    )
     val_fraction: float = _option(0.15, "share of each category held out for model selection")
     test_fraction: float = _option(0.15, "share of each category held out for the final test")
     max_images_per_category: int | None = _option(
@@ -58,6 +60,15 @@ class Config:
     pretrained: bool = _option(True, "start from ImageNet weights (--no_pretrained: random init)")
     weights: str | None = _option(
         None, "a torchvision resnet50 state_dict file to use as the ImageNet weights"
+    )
+    feature_cache: bool = _option(
+        True,
+        "frozen approach: run the backbone once per image and view, cache the features under "
+        "checkpoint_dir/feature_cache and train the head on them (--no_feature_cache: run the "
+        "backbone every epoch)",
+    )
+    feature_views: int = _option(
+        1, "frozen approach with the feature cache: augmented views per training image (1: none)"
     )
 
     def __post_init__(self) -> None:
@@ -91,12 +102,12 @@ def check_config(cfg: Config) -> None:
         problems.append(f"categories={list(cfg.categories)}: give at least two categories")
     if len(set(cfg.categories)) != len(cfg.categories):
         problems.append(f"categories={list(cfg.categories)}: each category may appear only once")
-    for name in ("epochs", "batch_size", "image_size"):
+    for name in ("epochs", "batch_size", "image_size", "feature_views"):
         if getattr(cfg, name) < 1:
             problems.append(f"{name}={getattr(cfg, name)}: must be at least 1")
     if cfg.learning_rate <= 0:
         problems.append(f"learning_rate={cfg.learning_rate}: must be positive")
-    if cfg.num_workers < 0:
+    if cfg.num_workers is not None and cfg.num_workers < 0:
         problems.append(f"num_workers={cfg.num_workers}: must be 0 or more")
     if not (0 < cfg.val_fraction < 1 and 0 < cfg.test_fraction < 1):
         problems.append("val_fraction and test_fraction must each lie between 0 and 1")

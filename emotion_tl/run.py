@@ -22,6 +22,7 @@ from emotion_tl.device import (
     resolve_precision,
 )
 from emotion_tl.evaluate import make_predictions_table
+from emotion_tl.features import FeatureHead, make_feature_loaders
 from emotion_tl.io import save_figure_atomic, write_atomic
 from emotion_tl.metrics import compute_accuracy, make_confusion_table
 from emotion_tl.model import build_model, count_trainable, make_param_groups
@@ -102,10 +103,17 @@ def train_approach(
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     seed_everything(cfg.seed)
-    loaders = make_loaders(data, cfg, pin_memory=device.type == "cuda")
     model = build_model(
         len(data.class_names), pretrained.weights, stride_in_1x1=pretrained.stride_in_1x1
     )
+    # `net` is what fit trains and predictions run through: the model itself, or for the frozen
+    # approach its head alone on cached backbone features (the same fc object as model.fc).
+    if approach == "frozen" and cfg.feature_cache:
+        net = FeatureHead(model.fc)
+        loaders = make_feature_loaders(model, data, cfg, device=device, precision=precision)
+    else:
+        net = model
+        loaders = make_loaders(data, cfg, device=device)
     backbone_lr, head_lr = cfg.lr_for(approach)
     make_param_groups(model, approach, backbone_lr=backbone_lr, head_lr=head_lr)
     trainable = count_trainable(model)
@@ -147,7 +155,7 @@ def train_approach(
     best: dict = {"stats": None, "state": None}
     reset_peak_memory(device)
 
-    def on_epoch_end(stats: dict[str, float], model: torch.nn.Module) -> None:
+    def on_epoch_end(stats: dict[str, float], _: torch.nn.Module) -> None:
         history.append(stats)
         if is_better(stats, best["stats"]):
             best["stats"] = stats
@@ -155,7 +163,7 @@ def train_approach(
             save_checkpoint(checkpoint("best", stats["epoch"], stats, history), paths["best"])
 
     fit(
-        model,
+        net,
         loaders["train"],
         loaders["val"],
         approach=approach,
@@ -170,14 +178,14 @@ def train_approach(
 
     # The final model first, then the best one, each scored on the untouched test split.
     final_probabilities, test_labels = predict_probabilities(
-        model, loaders["test"], device, precision
+        net, loaders["test"], device, precision
     )
     final_test_acc = compute_accuracy(test_labels, final_probabilities)
     final_metrics = history[-1] | {"test_acc": final_test_acc}
     save_checkpoint(checkpoint("final", cfg.epochs, final_metrics, history), paths["final"])
 
     model.load_state_dict(best["state"])
-    probabilities, _ = predict_probabilities(model, loaders["test"], device, precision)
+    probabilities, _ = predict_probabilities(net, loaders["test"], device, precision)
     test_acc = compute_accuracy(test_labels, probabilities)
     peak_memory_mb = measure_peak_memory_mb(device)
     best_metrics = best["stats"] | {

@@ -20,6 +20,7 @@ OUTPUTS = [
     "frozen_weights_test_predictions.csv", "finetuning_test_predictions.csv",
     "comparison.csv", "comparison.json", "comparison.md", "comparison.png",
     "mistakes.png", "gradcam.png",
+    "feature_cache",  # the frozen approach's backbone features (emotion_tl.features)
 ]
 
 
