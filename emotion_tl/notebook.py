@@ -13,6 +13,8 @@ from emotion_tl.config import OUTPUT_PREFIX, Config, config_from_dict
 # Types a papermill parameter can have (papermill writes plain Python literals).
 LITERAL_TYPES = (type(None), bool, int, float, str, list, tuple, dict)
 WIDGET_RUNS = "widget_runs"  # sub-folder of checkpoint_dir for runs started from the widgets
+# Set in the notebook's namespace by the first successful config_from_parameters call.
+NAMES_AT_FIRST_CONFIG = "_emotion_tl_names_at_first_config"
 
 
 class ParameterError(ValueError):
@@ -46,7 +48,8 @@ def collect_parameters(namespace: dict[str, Any]) -> dict[str, Any]:
 def config_from_parameters(namespace: dict[str, Any], **fixed: Any) -> Config:
     """Build the Config from a notebook's parameters (`globals()`); unknown names fail loudly.
 
-    Call it in the cell right after the parameters cell, before defining anything else.
+    Call it in the cell right after the parameters cell, before defining anything else. Run
+    again later in the same kernel, it ignores variables that cells after it have defined.
     Papermill only warns about a parameter the notebook does not declare and then injects it
     anyway; here any such name that is not a Config field (for example `epoch` for `epochs`)
     stops the notebook with a message naming the valid fields. `fixed` sets fields the notebook
@@ -54,6 +57,10 @@ def config_from_parameters(namespace: dict[str, Any], **fixed: Any) -> Config:
     """
     values = collect_parameters(namespace)
     fields = [f.name for f in dataclasses.fields(Config)]
+    known_before = namespace.get(NAMES_AT_FIRST_CONFIG)
+    if known_before is not None:
+        # Run again in a live kernel: later cells' variables are not parameters.
+        values = {k: v for k, v in values.items() if k in known_before or k in fields}
     unknown = sorted(set(values) - set(fields))
     if unknown:
         hints = []
@@ -71,7 +78,9 @@ def config_from_parameters(namespace: dict[str, Any], **fixed: Any) -> Config:
             "['confused', 'neutral']. With papermill, pass lists in YAML (-y or -f params.yaml): "
             "-p turns a list into a string."
         )
-    return config_from_dict(values | fixed)
+    cfg = config_from_dict(values | fixed)
+    namespace.setdefault(NAMES_AT_FIRST_CONFIG, set(namespace))
+    return cfg
 
 
 def list_categories(data_dir: str | Path) -> list[str]:

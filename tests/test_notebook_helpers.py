@@ -48,6 +48,15 @@ def test_a_misspelt_parameter_names_the_likely_fix():
         config_from_parameters({"colour": "red"})
 
 
+def test_running_the_config_cell_again_ignores_later_variables():
+    namespace = {"epochs": 3}
+    config_from_parameters(namespace)
+    namespace |= {"head_lr": 0.01, "class_names": ["a", "b"], "epochs": 5}  # later cells, an edit
+    assert config_from_parameters(namespace).epochs == 5
+    namespace["seed"] = 7  # a field added to the parameters cell is still read
+    assert config_from_parameters(namespace).seed == 7
+
+
 def test_categories_as_one_string_is_refused():
     # What papermill -p categories "angry sad" would inject.
     with pytest.raises(ParameterError, match="-p turns a list into a string"):
