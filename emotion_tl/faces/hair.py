@@ -89,7 +89,7 @@ def draw_facial_hair(
         lower = lower[np.argsort(lower[:, 0])]
         top = make_arc(lower[-1], lower[0], -0.15, 20)  # right to left under the nose
         region = np.concatenate([lower, top])
-        canvas.fill_polygon(region, color, 60 if kind == "stubble" else 245)
+        canvas.fill_polygon(region, darken(color, 0.3), 35 if kind == "stubble" else 245)
     if kind in ("moustache", "goatee", "beard"):
         t = np.linspace(-1.0, 1.0, len(mouth.upper_outer))
         bottom = mouth.upper_outer - [0.0, 0.012]

@@ -121,6 +121,10 @@ def make_identity(rng: np.random.Generator) -> Identity:
     eye_color_name = str(rng.choice(list(EYE_COLORS), p=[0.35, 0.2, 0.12, 0.1, 0.15, 0.08]))
     # Brows are usually darker than blonde or grey hair, never lighter than the skin.
     brow_color = mix_colors(hair_color, (30, 22, 18), float(rng.uniform(0.5, 0.85)))
+    # Brows at most 60% as bright as the skin, so brow movements show on every skin tone.
+    brow_color = mix_colors(
+        (0, 0, 0), brow_color, min(1.0, 0.6 * sum(skin) / max(sum(brow_color), 1))
+    )
     lip_color = mix_colors(skin, (150, 60, 60), float(rng.uniform(0.25, 0.45)))
     return Identity(
         face_height=float(rng.uniform(1.22, 1.42)),

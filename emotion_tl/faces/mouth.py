@@ -47,16 +47,19 @@ def make_mouth_shape(identity: Identity, actions: dict[str, float], layout: Layo
     purse = float(np.clip(actions["lip_purse"], 0, 1))
     jaw = float(np.clip(actions["jaw_drop"], 0, 1.3))
     skew = actions["mouth_skew"]
-    middle_x = 0.07 * skew
+    middle_x = 0.09 * skew
     half_width = identity.mouth_width * (
         1.0 + 0.22 * max(pull, 0) - 0.4 * purse - 0.1 * press - 0.12 * jaw
     )
     corner_y = layout.mouth_y - 0.1 * pull + 0.09 * depress
     # A skewed mouth pulls one corner up and out; the other follows inwards.
-    left = np.array([middle_x - half_width + 0.03 * skew, corner_y + 0.02 * max(skew, 0)])
-    right = np.array([middle_x + half_width + 0.03 * skew, corner_y - 0.02 * max(skew, 0)])
-    left[1] -= 0.05 * max(-skew, 0)
-    right[1] -= 0.05 * max(skew, 0)
+    towards_right, towards_left = max(skew, 0.0), max(-skew, 0.0)
+    left = np.array(
+        [middle_x - half_width + 0.03 * skew, corner_y + 0.03 * towards_right - 0.09 * towards_left]
+    )
+    right = np.array(
+        [middle_x + half_width + 0.03 * skew, corner_y + 0.03 * towards_left - 0.09 * towards_right]
+    )
     opening = 0.26 * jaw + 0.03 * purse * jaw
     round_ = np.clip(jaw + purse, 0, 1)
     power = 1.0 - 0.45 * round_  # open and pursed mouths are rounder

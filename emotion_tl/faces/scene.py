@@ -74,7 +74,7 @@ def make_nuisance(rng: np.random.Generator) -> Nuisance:
         crop_flip=bool(rng.random() < 0.5),
         offset_x=round(float(rng.uniform(-0.1, 0.1)), 4),
         offset_y=round(float(rng.uniform(-0.07, 0.07)), 4),
-        scale=round(float(rng.uniform(0.95, 1.35)), 4),
+        scale=round(float(rng.uniform(1.3, 1.75)), 4),
         rotation=round(float(rng.normal(0, 5)), 3),
         yaw=round(float(rng.uniform(-0.7, 0.7)), 4),
         light_angle=round(float(rng.uniform(0, 2 * np.pi)), 4),
@@ -141,7 +141,7 @@ def place_person(person: Image.Image, nuisance: Nuisance, size: int) -> Image.Im
     small = rotated.resize((side, side), Image.Resampling.LANCZOS).convert("RGBA")
     layer = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     face_x = size * (0.5 + nuisance.offset_x) - side * FACE_CENTER[0] / CANVAS_SIZE
-    face_y = size * (0.47 + nuisance.offset_y) - side * FACE_CENTER[1] / CANVAS_SIZE
+    face_y = size * (0.5 + nuisance.offset_y) - side * FACE_CENTER[1] / CANVAS_SIZE
     layer.paste(small, (round(face_x), round(face_y)))
     return layer
 
