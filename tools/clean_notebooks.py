@@ -1,10 +1,12 @@
-"""Normalise notebooks for committing: no execution counts, plain metadata, outputs cleared.
+"""Normalise notebooks for committing: plain metadata, outputs cleared or cleaned.
 
 python tools/clean_notebooks.py notebooks/*.ipynb                 # clear every output
 python tools/clean_notebooks.py --keep-outputs run.ipynb          # keep a real run's outputs
 
-Kept outputs lose only what changes from run to run without meaning: execution counts, timing
-and papermill metadata, and progress-bar widgets (which cannot be shown outside a live kernel).
+Cleared notebooks have no execution counts. Kept outputs lose only what changes from run to run
+without meaning (timing and papermill metadata, progress-bar widgets that cannot be shown outside
+a live kernel); their execution counts become 1, 2, 3... in order, as a fresh top-to-bottom run
+numbers them (nbval needs counts on cells whose outputs it compares).
 """
 
 from __future__ import annotations
@@ -23,26 +25,30 @@ def clean_notebook(notebook: nbformat.NotebookNode, keep_outputs: bool) -> nbfor
     notebook.metadata = nbformat.from_dict(
         {"kernelspec": KERNELSPEC, "language_info": {"name": "python"}}
     )
+    code_cells = 0
     for index, cell in enumerate(notebook.cells):
         tags = cell.metadata.get("tags", [])
         cell.metadata = nbformat.from_dict({"tags": tags} if tags else {})
         cell["id"] = "parameters" if "parameters" in tags else f"cell-{index:02d}"
         if cell.cell_type != "code":
             continue
-        cell.execution_count = None
+        code_cells += 1
+        cell.execution_count = code_cells if keep_outputs else None
         if keep_outputs:
             cell.outputs = [
-                clean_output(o) for o in cell.outputs if WIDGET_VIEW not in o.get("data", {})
+                clean_output(o, code_cells)
+                for o in cell.outputs
+                if WIDGET_VIEW not in o.get("data", {})
             ]
         else:
             cell.outputs = []
     return notebook
 
 
-def clean_output(output: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """An output without its execution count or metadata."""
+def clean_output(output: nbformat.NotebookNode, execution_count: int) -> nbformat.NotebookNode:
+    """An output without metadata, numbered like its cell."""
     if "execution_count" in output:
-        output.execution_count = None
+        output.execution_count = execution_count
     if "metadata" in output:
         output.metadata = nbformat.from_dict({})
     return output
