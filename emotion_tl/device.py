@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
 
 import torch
 
@@ -57,3 +58,27 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device.type, dtype=dtype)
+
+
+def reset_peak_memory(device: torch.device) -> None:
+    """Start a fresh peak-memory count on a GPU (a process's peak RSS cannot be reset)."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def measure_peak_memory_mb(device: torch.device) -> float:
+    """Peak memory in MiB: the GPU's most allocated since the last reset, else the process's peak
+    resident memory so far (on the CPU it only grows, so a later approach includes earlier ones)."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    try:
+        import resource
+    except ImportError:  # Windows: psutil knows the peak working set, when installed
+        try:
+            import psutil
+        except ImportError:
+            return float("nan")
+        return psutil.Process().memory_info().peak_wset / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10

@@ -15,7 +15,13 @@ import torch
 from emotion_tl.checkpoint import make_checkpoint, save_checkpoint
 from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.data import PreparedData, make_loaders, prepare_data, save_split
-from emotion_tl.device import resolve_device, resolve_precision
+from emotion_tl.device import (
+    measure_peak_memory_mb,
+    reset_peak_memory,
+    resolve_device,
+    resolve_precision,
+)
+from emotion_tl.evaluate import make_predictions_table
 from emotion_tl.io import save_figure_atomic, write_atomic
 from emotion_tl.metrics import compute_accuracy, make_confusion_table
 from emotion_tl.model import build_model, count_trainable, make_param_groups
@@ -36,6 +42,7 @@ class ApproachResult:
     test_acc: float
     final_test_acc: float
     seconds_per_epoch: float
+    peak_memory_mb: float
     history: list[dict[str, float]]
     outputs: dict[str, Path] = field(default_factory=dict)
 
@@ -110,6 +117,7 @@ def train_approach(
         "history_png": out_dir / f"{prefix}_history.png",
         "confusion_csv": out_dir / f"{prefix}_confusion_matrix.csv",
         "confusion_png": out_dir / f"{prefix}_confusion_matrix.png",
+        "predictions_csv": out_dir / f"{prefix}_test_predictions.csv",
     }
     logger.info(
         "Approach %s: %s trainable parameters, device %s, precision %s",
@@ -137,6 +145,7 @@ def train_approach(
 
     history: list[dict[str, float]] = []
     best: dict = {"stats": None, "state": None}
+    reset_peak_memory(device)
 
     def on_epoch_end(stats: dict[str, float], model: torch.nn.Module) -> None:
         history.append(stats)
@@ -170,13 +179,21 @@ def train_approach(
     model.load_state_dict(best["state"])
     probabilities, _ = predict_probabilities(model, loaders["test"], device, precision)
     test_acc = compute_accuracy(test_labels, probabilities)
-    best_metrics = best["stats"] | {"test_acc": test_acc}
+    peak_memory_mb = measure_peak_memory_mb(device)
+    best_metrics = best["stats"] | {
+        "test_acc": test_acc,
+        "trainable_params": trainable,
+        "peak_memory_mb": peak_memory_mb,
+    }
     save_checkpoint(
         checkpoint("best", best["stats"]["epoch"], best_metrics, history), paths["best"]
     )
 
     table = make_confusion_table(test_labels, probabilities.argmax(1), data.class_names)
     write_atomic(paths["confusion_csv"], table.to_csv().encode())
+    test_files = data.table["file"].to_numpy()[data.indices("test")]  # the test loader's order
+    predictions = make_predictions_table(test_files, probabilities, data.class_names, test_labels)
+    write_atomic(paths["predictions_csv"], predictions.to_csv(index=False).encode())
     title = f"{prefix}: test accuracy {test_acc:.3f} (best epoch {best['stats']['epoch']})"
     save_figure_atomic(plot_confusion_matrix(table, title), paths["confusion_png"])
     write_atomic(paths["history_csv"], pd.DataFrame(history).to_csv(index=False).encode())
@@ -189,6 +206,7 @@ def train_approach(
         test_acc=test_acc,
         final_test_acc=final_test_acc,
         seconds_per_epoch=float(np.mean([row["seconds"] for row in history])),
+        peak_memory_mb=peak_memory_mb,
         history=history,
         outputs=paths,
     )
@@ -211,7 +229,23 @@ def run_experiment(cfg: Config) -> list[ApproachResult]:
     """What `python -m emotion_tl` does: check, prepare, train each approach, write outputs."""
     data, pretrained = prepare_run(cfg)
     out_dir = Path(cfg.checkpoint_dir)
-    return [train_approach(cfg, approach, data, pretrained, out_dir) for approach in cfg.approaches]
+    results = [
+        train_approach(cfg, approach, data, pretrained, out_dir) for approach in cfg.approaches
+    ]
+    if len(results) == 2:
+        from emotion_tl.report import write_comparison_report
+
+        try:
+            report = write_comparison_report(out_dir, data_dir=cfg.data_dir)
+            logger.info("Comparison report: %s", report["md"])
+        except (ValueError, OSError) as error:  # the trained models are saved all the same
+            logger.warning(
+                "Could not write the comparison report (%s); fix that, then run "
+                "`python -m emotion_tl compare --checkpoint_dir %s`.",
+                error,
+                out_dir,
+            )
+    return results
 
 
 def summarize(results: list[ApproachResult]) -> pd.DataFrame:

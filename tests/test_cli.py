@@ -1,11 +1,14 @@
 import logging
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from emotion_tl import weights as weights_module
 from emotion_tl.cli import main
+from emotion_tl.predict import predict_paths
 from emotion_tl.weights import WeightsUnavailableError
 
 OUTPUTS = [
@@ -14,6 +17,9 @@ OUTPUTS = [
     "frozen_weights_history.csv", "finetuning_history.csv",
     "frozen_weights_confusion_matrix.png", "frozen_weights_confusion_matrix.csv",
     "finetuning_confusion_matrix.png", "finetuning_confusion_matrix.csv", "split.csv",
+    "frozen_weights_test_predictions.csv", "finetuning_test_predictions.csv",
+    "comparison.csv", "comparison.json", "comparison.md", "comparison.png",
+    "mistakes.png", "gradcam.png",
 ]
 
 
@@ -24,7 +30,8 @@ def args_for(cfg, *extra):
 
 
 def test_both_approaches_write_every_output(tiny_config, tmp_path, capsys):
-    assert main(args_for(tiny_config, "--approach", "both")) == 0
+    # fp32, so the saved test predictions can be checked exactly against `predict` below.
+    assert main(args_for(tiny_config, "--approach", "both", "--precision", "fp32")) == 0
     out_dir = tmp_path / "checkpoints"
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(OUTPUTS)
 
@@ -44,6 +51,21 @@ def test_both_approaches_write_every_output(tiny_config, tmp_path, capsys):
     history = pd.read_csv(out_dir / "finetuning_history.csv")
     assert list(history["epoch"]) == [1, 2]
     assert {"train_loss", "train_acc", "val_loss", "val_acc", "seconds"} <= set(history.columns)
+
+    # The report compares both best models and their ensemble on the same test images.
+    report = pd.read_csv(out_dir / "comparison.csv").set_index("model")
+    assert list(report.index) == ["frozen_weights", "finetuning", "ensemble"]
+    assert report.loc["finetuning", "accuracy"] == pytest.approx(best["metrics"]["test_acc"])
+    assert report.loc["frozen_weights", "trainable_params"] == 4098
+    assert report.loc["finetuning", "peak_memory_mb"] > 0
+    assert "McNemar" in (out_dir / "comparison.md").read_text()
+
+    # Predicting from the saved checkpoint gives what the model in memory gave during the run.
+    predictions = pd.read_csv(out_dir / "finetuning_test_predictions.csv")
+    files = [Path(tiny_config.data_dir) / f for f in predictions["file"]]
+    again = predict_paths([out_dir / "finetuning_best.pt"], files)
+    columns = ["prob_circle", "prob_square"]
+    np.testing.assert_allclose(again[columns], predictions[columns], rtol=1e-5, atol=1e-6)
 
     table = capsys.readouterr().out
     assert "frozen_weights" in table and "finetuning" in table and "test acc" in table

@@ -1,0 +1,86 @@
+"""Grad-CAM (captum's LayerGradCam on ResNet50's last stage): where a model looks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from captum.attr import LayerAttribution, LayerGradCam
+from matplotlib.figure import Figure
+from torchvision.transforms import v2
+
+from emotion_tl.predict import Predictor, check_same_classes
+
+
+def compute_gradcam(
+    model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor | None = None
+) -> np.ndarray:
+    """Grad-CAM maps (N, H, W) in [0, 1] for normalised images (N, 3, H, W).
+
+    `targets` are the class indices to explain; by default each image's predicted class.
+    """
+    model = model.eval()
+    if targets is None:
+        with torch.no_grad():
+            targets = model(images).argmax(1)
+    # layer4's output is (N, 2048, H/32, W/32); Grad-CAM weighs its channels by their gradients.
+    cam = LayerGradCam(model, model.layer4)
+    maps = cam.attribute(images, target=targets, relu_attributions=True)  # (N, 1, h, w)
+    maps = LayerAttribution.interpolate(maps, tuple(images.shape[-2:]), "bilinear")[:, 0]
+    maps = maps.detach().float()
+    # Scale each map to [0, 1] so maps of different models share a colour scale.
+    low = maps.amin(dim=(1, 2), keepdim=True)
+    high = maps.amax(dim=(1, 2), keepdim=True)
+    span = high - low
+    # A flat map (images under 64 px give layer4 a single cell) has no "where": all zeros.
+    flat = span <= 1e-5 * high.abs().clamp_min(1e-12)
+    scaled = torch.where(flat, torch.zeros_like(maps), (maps - low) / span.clamp_min(1e-12))
+    return scaled.cpu().numpy()
+
+
+def explain_images(
+    predictor: Predictor, images: Sequence[torch.Tensor]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Grad-CAM maps (N, S, S), probabilities (N, C) and crops (N, S, S, 3) for uint8 images."""
+    transform = predictor.transform()
+    batch = torch.stack([transform(image) for image in images])
+    model = predictor.model.cpu().eval()
+    with torch.no_grad():
+        probabilities = model(batch).float().softmax(1)
+    maps = compute_gradcam(model, batch, probabilities.argmax(1))
+    crop = v2.Compose(
+        [v2.Resize(predictor.resize_size, antialias=True), v2.CenterCrop(predictor.image_size)]
+    )
+    crops = np.stack([crop(image).permute(1, 2, 0).numpy() for image in images])
+    return maps, probabilities.numpy(), crops
+
+
+def plot_gradcam_comparison(
+    predictors: dict[str, Predictor],
+    images: Sequence[torch.Tensor],
+    labels: Sequence[str] | None = None,
+    alpha: float = 0.5,
+) -> Figure:
+    """One row per image: the crop the models see, then each model's Grad-CAM over it."""
+    class_names = check_same_classes(list(predictors.values()))
+    results = {name: explain_images(p, images) for name, p in predictors.items()}
+    rows, columns = len(images), 1 + len(predictors)
+    figure = Figure(figsize=(2.6 * columns, 2.7 * rows + 0.4), layout="constrained")
+    axes = np.atleast_2d(figure.subplots(rows, columns, squeeze=False))
+    for row in range(rows):
+        crops = next(iter(results.values()))[2]
+        axes[row, 0].imshow(crops[row])
+        axes[row, 0].set_title(f"true: {labels[row]}" if labels is not None else "image", size=9)
+        for column, (name, (maps, probabilities, model_crops)) in enumerate(results.items(), 1):
+            predicted = int(probabilities[row].argmax())
+            ax = axes[row, column]
+            ax.imshow(model_crops[row])
+            ax.imshow(maps[row], cmap="jet", alpha=alpha, vmin=0, vmax=1)
+            ax.set_title(
+                f"{name}\n{class_names[predicted]} ({probabilities[row, predicted]:.2f})", size=9
+            )
+    for ax in axes.flat:
+        ax.axis("off")
+    figure.suptitle("Grad-CAM: where each model looks for the class it predicts")
+    return figure

@@ -1,0 +1,189 @@
+"""Use trained checkpoints on new images: one model or an ensemble, optionally with flip TTA."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from torchvision.transforms import v2
+
+from emotion_tl.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from emotion_tl.evaluate import make_predictions_table
+from emotion_tl.files import IMAGE_EXTENSIONS, DataError, Skipped, decode_images, list_image_files
+
+logger = logging.getLogger("emotion_tl")
+
+
+@dataclass
+class Predictor:
+    """A trained model with the preprocessing its checkpoint records."""
+
+    model: nn.Module
+    class_names: list[str]
+    image_size: int
+    resize_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    name: str  # for messages and figure titles, e.g. "finetuning_best.pt"
+
+    def transform(self) -> v2.Compose:
+        """uint8 (3, H, W) -> the normalised centre crop the model was evaluated on."""
+        return v2.Compose(
+            [
+                v2.Resize(self.resize_size, antialias=True),
+                v2.CenterCrop(self.image_size),
+                v2.ToDtype(torch.float32, scale=True),
+                v2.Normalize(self.mean, self.std),
+            ]
+        )
+
+
+def predictor_from_checkpoint(checkpoint: dict, name: str = "model") -> Predictor:
+    """A Predictor from a loaded checkpoint; a clear CheckpointError if its metadata is unusable."""
+    class_names = checkpoint.get("class_names")
+    if not (
+        isinstance(class_names, list)
+        and len(class_names) >= 2
+        and all(isinstance(c, str) and c for c in class_names)
+    ):
+        raise CheckpointError(
+            f"'{name}' does not name its classes (class_names={class_names!r}); "
+            "only checkpoints written by emotion_tl can be used for prediction."
+        )
+    missing = [k for k in ("image_size", "resize_size", "normalization") if k not in checkpoint]
+    if missing:
+        raise CheckpointError(f"'{name}' lacks {missing}; re-save it with emotion_tl.")
+    normalization = checkpoint["normalization"]
+    return Predictor(
+        model=model_from_checkpoint(checkpoint),
+        class_names=list(class_names),
+        image_size=int(checkpoint["image_size"]),
+        resize_size=int(checkpoint["resize_size"]),
+        mean=tuple(float(v) for v in normalization["mean"]),
+        std=tuple(float(v) for v in normalization["std"]),
+        name=name,
+    )
+
+
+def load_predictor(path: str | Path) -> Predictor:
+    """Load a checkpoint file into a Predictor (weights_only; no pretrained weights needed)."""
+    return predictor_from_checkpoint(load_checkpoint(path), name=Path(path).name)
+
+
+def check_same_classes(predictors: Sequence[Predictor]) -> list[str]:
+    """The shared class names; an ensemble's models must list the same classes in the same order."""
+    if not predictors:
+        raise ValueError("give at least one checkpoint.")
+    first = predictors[0]
+    for other in predictors[1:]:
+        if other.class_names != first.class_names:
+            raise CheckpointError(
+                f"cannot ensemble '{first.name}' (classes {first.class_names}) with "
+                f"'{other.name}' (classes {other.class_names}): the models must be trained on "
+                "the same categories in the same order."
+            )
+    return list(first.class_names)
+
+
+@torch.no_grad()
+def predict_tensors(
+    predictor: Predictor,
+    images: Sequence[torch.Tensor],
+    *,
+    tta: bool = False,
+    device: torch.device | str = "cpu",
+    batch_size: int = 32,
+) -> np.ndarray:
+    """Softmax probabilities (N, C) for uint8 images (3, H, W); `tta` averages in the mirror."""
+    device = torch.device(device)
+    model = predictor.model.to(device).eval()
+    transform = predictor.transform()
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        batch = torch.stack([transform(image) for image in images[start : start + batch_size]])
+        batch = batch.to(device)
+        probabilities = model(batch).float().softmax(1)
+        if tta:
+            flipped = model(torch.flip(batch, dims=[-1])).float().softmax(1)
+            probabilities = (probabilities + flipped) / 2
+        outputs.append(probabilities.cpu())
+    if not outputs:
+        return np.zeros((0, len(predictor.class_names)), dtype=np.float32)
+    return torch.cat(outputs).numpy()
+
+
+def predict_files(
+    predictors: Sequence[Predictor],
+    paths: Sequence[Path],
+    *,
+    tta: bool = False,
+    device: torch.device | str = "cpu",
+    batch_size: int = 32,
+) -> tuple[list[Path], np.ndarray, Skipped]:
+    """Average the predictors' probabilities on image files; unreadable files are skipped."""
+    check_same_classes(predictors)
+    skipped = Skipped()
+    kept: list[Path] = []
+    total = None
+    # Decode a batch at a time so a big folder never sits in memory at full size.
+    for start in range(0, len(paths), batch_size):
+        chunk = list(paths[start : start + batch_size])
+        chunk_kept, chunk_total = None, None
+        for predictor in predictors:
+            chunk_kept, images = decode_images(
+                chunk, predictor.resize_size, skipped if chunk_kept is None else Skipped()
+            )
+            chunk = chunk_kept  # later models only see the files that decoded
+            probabilities = predict_tensors(
+                predictor, images, tta=tta, device=device, batch_size=batch_size
+            )
+            chunk_total = probabilities if chunk_total is None else chunk_total + probabilities
+        kept += chunk_kept
+        part = chunk_total / len(predictors)
+        total = part if total is None else np.concatenate([total, part])
+    if total is None:
+        total = np.zeros((0, len(predictors[0].class_names)), dtype=np.float32)
+    return kept, total, skipped
+
+
+def collect_image_paths(inputs: Sequence[str | Path]) -> list[Path]:
+    """Image files from a mix of files and folders (folders searched recursively)."""
+    paths: list[Path] = []
+    ignored = Skipped()
+    for item in map(Path, inputs):
+        if item.is_dir():
+            paths += list_image_files(item, ignored)
+        elif item.is_file():
+            if item.suffix.lower() not in IMAGE_EXTENSIONS:
+                raise DataError(f"'{item}' is not an image file (extensions: jpg, png, ...).")
+            paths.append(item)
+        else:
+            raise DataError(f"'{item}' does not exist; give image files or folders of images.")
+    if not paths:
+        raise DataError(f"no image files found in {[str(i) for i in inputs]}.")
+    return paths
+
+
+def predict_paths(
+    checkpoints: Sequence[str | Path | Predictor],
+    inputs: Sequence[str | Path],
+    *,
+    tta: bool = False,
+    device: torch.device | str = "cpu",
+    batch_size: int = 32,
+) -> pd.DataFrame:
+    """What `python -m emotion_tl predict` prints: file, predicted, prob_<class> per image."""
+    predictors = [c if isinstance(c, Predictor) else load_predictor(c) for c in checkpoints]
+    class_names = check_same_classes(predictors)
+    kept, probabilities, skipped = predict_files(
+        predictors, collect_image_paths(inputs), tta=tta, device=device, batch_size=batch_size
+    )
+    if skipped.total():
+        logger.warning("Skipped %d file(s):\n%s", skipped.total(), skipped.summary())
+    return make_predictions_table([str(p) for p in kept], probabilities, class_names)

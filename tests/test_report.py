@@ -1,0 +1,130 @@
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from emotion_tl.checkpoint import CheckpointError, make_checkpoint, save_checkpoint
+from emotion_tl.cli import main
+from emotion_tl.config import APPROACHES, OUTPUT_PREFIX
+from emotion_tl.data import make_loaders, prepare_data, save_split
+from emotion_tl.evaluate import evaluate_predictions, read_predictions_table
+from emotion_tl.model import build_model, count_trainable, make_param_groups
+from emotion_tl.report import ApproachOutputs, build_comparison
+from emotion_tl.train import predict_probabilities
+
+REPORT = ["comparison.csv", "comparison.json", "comparison.md", "comparison.png"]
+
+
+def fake_run(cfg, approaches=APPROACHES):
+    """What training leaves behind (split.csv and best checkpoints), with untrained models."""
+    data = prepare_data(cfg)
+    out_dir = Path(cfg.checkpoint_dir)
+    save_split(data.table, out_dir)
+    models = {}
+    for seed, approach in enumerate(approaches):
+        torch.manual_seed(seed)
+        model = build_model(len(data.class_names)).eval()
+        make_param_groups(model, approach, backbone_lr=0.1, head_lr=0.1)
+        history = [
+            {"epoch": e, "train_loss": 1 / e, "train_acc": 0.5, "val_loss": 1 / e,
+             "val_acc": 0.4 + 0.1 * e, "seconds": 2.0 * e}
+            for e in (1, 2)
+        ]  # fmt: skip
+        metrics = history[1] | {"trainable_params": count_trainable(model), "peak_memory_mb": 99.0}
+        checkpoint = make_checkpoint(
+            model, class_names=data.class_names, config=cfg.to_dict(), approach=approach,
+            weights_source="none", stride_in_1x1=False, epoch=2, metrics=metrics,
+            history=history, device="cpu", precision="fp32", kind="best",
+        )  # fmt: skip
+        save_checkpoint(checkpoint, out_dir / f"{OUTPUT_PREFIX[approach]}_best.pt")
+        models[OUTPUT_PREFIX[approach]] = model
+    return data, models
+
+
+def test_compare_predicts_the_saved_test_split_and_writes_the_report(tiny_config, capsys):
+    data, models = fake_run(tiny_config)
+    out_dir = Path(tiny_config.checkpoint_dir)
+    assert main(["compare", "--checkpoint_dir", str(out_dir)]) == 0
+    for name in [*REPORT, "mistakes.png", "gradcam.png"]:
+        assert (out_dir / name).stat().st_size > 0, name
+
+    # Missing predictions were re-created from the checkpoints: the same as the models in memory.
+    test_loader = make_loaders(data, tiny_config)["test"]
+    probabilities = {}
+    for name, model in models.items():
+        table = pd.read_csv(out_dir / f"{name}_test_predictions.csv")
+        labels, probabilities[name] = read_predictions_table(table, data.class_names)
+        expected, expected_labels = predict_probabilities(model, test_loader, torch.device("cpu"))
+        np.testing.assert_allclose(probabilities[name], expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_array_equal(labels, expected_labels)
+
+    report = json.loads((out_dir / "comparison.json").read_text())
+    assert list(report["models"]) == ["frozen_weights", "finetuning", "ensemble"]
+    ensemble = (probabilities["frozen_weights"] + probabilities["finetuning"]) / 2
+    expected = evaluate_predictions(labels, ensemble, data.class_names)
+    assert report["models"]["ensemble"]["accuracy"] == pytest.approx(expected.accuracy)
+    assert report["models"]["ensemble"]["confusion"] == expected.confusion.to_numpy().tolist()
+    right = {n: p.argmax(1) == labels for n, p in probabilities.items()}
+    only_frozen = int((right["frozen_weights"] & ~right["finetuning"]).sum())
+    assert report["mcnemar"]["only_a_right"] == only_frozen
+
+    table = pd.read_csv(out_dir / "comparison.csv").set_index("model")
+    assert table.loc["frozen_weights", "trainable_params"] == 4098
+    assert table.loc["finetuning", "trainable_params"] == 23_512_130
+    assert table.loc["finetuning", "seconds_per_epoch"] == pytest.approx(3.0)
+    assert table.loc["frozen_weights", "best_epoch"] == 2
+    assert table.loc["finetuning", "peak_memory_mb"] == pytest.approx(99.0)
+    assert table.loc["ensemble", "accuracy"] == pytest.approx(expected.accuracy)
+    assert np.isnan(table.loc["ensemble", "trainable_params"])
+
+    printed = capsys.readouterr().out
+    assert "McNemar" in printed and report["mcnemar"]["sentence"] in printed
+    assert "comparison.png" in printed
+
+
+def test_compare_needs_both_approaches(tiny_config, caplog):
+    fake_run(tiny_config, approaches=("frozen",))
+    with caplog.at_level(logging.ERROR, logger="emotion_tl"):
+        assert main(["compare", "--checkpoint_dir", tiny_config.checkpoint_dir]) == 2
+    assert "no finetuning_best.pt" in caplog.text and "--approach both" in caplog.text
+
+
+def test_compare_without_the_images_says_which_folder_to_pass(tiny_config, tmp_path, caplog):
+    fake_run(tiny_config)
+    args = ["compare", "--checkpoint_dir", tiny_config.checkpoint_dir]
+    with caplog.at_level(logging.ERROR, logger="emotion_tl"):
+        assert main([*args, "--data_dir", str(tmp_path / "elsewhere")]) == 2
+    assert "could not be read" in caplog.text and "--data_dir" in caplog.text
+    assert not (Path(tiny_config.checkpoint_dir) / "comparison.csv").exists()
+
+
+def test_models_of_different_classes_are_not_compared():
+    table = pd.DataFrame({"file": ["a.png"], "label": ["x"], "predicted": ["x"],
+                          "prob_x": [0.9], "prob_y": [0.1]})  # fmt: skip
+    first = ApproachOutputs("frozen_weights", {"class_names": ["x", "y"]}, table)
+    second = ApproachOutputs("finetuning", {"class_names": ["y", "x"]}, table)
+    with pytest.raises(CheckpointError, match="same categories"):
+        build_comparison([first, second])
+
+
+def test_predict_command_prints_a_table_and_writes_csv(tiny_config, image_dir, tmp_path, capsys):
+    fake_run(tiny_config, approaches=("frozen",))
+    checkpoint = str(Path(tiny_config.checkpoint_dir) / "frozen_weights_best.pt")
+    out = tmp_path / "predictions.csv"
+    args = ["predict", "--checkpoint", checkpoint, "--checkpoint", checkpoint, "--tta"]
+    assert main([*args, "--csv", str(out), str(image_dir / "circle")]) == 0
+    printed = capsys.readouterr().out
+    assert "prob_circle" in printed and "circle_009.png" in printed
+    table = pd.read_csv(out)
+    assert len(table) == 10 and set(table["predicted"]) <= {"circle", "square"}
+    np.testing.assert_allclose(table[["prob_circle", "prob_square"]].sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_predict_command_with_a_missing_checkpoint_fails_clearly(image_dir, tmp_path, caplog):
+    with caplog.at_level(logging.ERROR, logger="emotion_tl"):
+        assert main(["predict", "--checkpoint", str(tmp_path / "no.pt"), str(image_dir)]) == 2
+    assert "not found" in caplog.text
