@@ -9,7 +9,7 @@ endif
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup weights demo test lint benchmark notebooks lab clean
+.PHONY: setup weights demo test lint benchmark notebooks notebooks-clean lab clean
 
 ## setup: create .venv and install the package with its dev and notebook extras
 setup: $(STAMP)
@@ -39,6 +39,28 @@ lint: setup
 ## benchmark: roof, project and naive reference on Images/ (about 30 min on 2 CPU cores)
 benchmark: weights
 	$(PY) benchmarks/benchmark.py --data_dir Images --output benchmarks/results.json
+
+## notebooks: run the four notebooks in order with papermill into notebooks/output/
+##            (PARAMS=file.yaml overrides parameters; paths in it are relative to notebooks/)
+NOTEBOOKS := 01_explore_data 02_frozen_weights 03_finetuning 04_compare
+notebooks: weights
+	mkdir -p notebooks/output
+	for nb in $(NOTEBOOKS); do \
+		$(PY) -m papermill notebooks/$$nb.ipynb notebooks/output/$$nb.ipynb \
+			--cwd notebooks -k python3 $(if $(PARAMS),-f $(PARAMS)) || exit 1; \
+	done
+
+## notebooks-clean: normalise the committed notebooks; 01 keeps the outputs of the last
+##                  `make notebooks` (run it first, with the default parameters)
+notebooks-clean: setup
+	$(PY) tools/clean_notebooks.py notebooks/02_frozen_weights.ipynb \
+		notebooks/03_finetuning.ipynb notebooks/04_compare.ipynb
+	$(PY) tools/clean_notebooks.py --keep-outputs notebooks/output/01_explore_data.ipynb \
+		--out notebooks/01_explore_data.ipynb
+
+## lab: open JupyterLab on the notebooks
+lab: setup
+	$(BIN)/jupyter lab notebooks/
 
 clean:
 	rm -rf checkpoints/*.pt checkpoints/*.png checkpoints/*.csv .pytest_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pandas as pd
 import torch
 from torch import nn
 from torchvision.models import ResNet, resnet50
@@ -76,6 +77,19 @@ def make_param_groups(
 def count_trainable(model: nn.Module) -> int:
     """Number of parameters that will receive gradients."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def make_parameter_table(model: nn.Module) -> pd.DataFrame:
+    """Parameters per top-level block (conv1, layer1..4, fc) and how many of them train."""
+    rows = []
+    for name, block in model.named_children():
+        total = sum(p.numel() for p in block.parameters())
+        if total:
+            trainable = sum(p.numel() for p in block.parameters() if p.requires_grad)
+            rows.append((name, total, trainable))
+    table = pd.DataFrame(rows, columns=["block", "parameters", "trainable"]).set_index("block")
+    table.loc["total"] = table.sum()
+    return table
 
 
 def set_train_mode(model: nn.Module, approach: str) -> None:

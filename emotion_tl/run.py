@@ -220,8 +220,8 @@ def train_approach(
     )
 
 
-def run_experiment(cfg: Config) -> list[ApproachResult]:
-    """What `python -m emotion_tl` does: check, prepare, train each approach, write outputs."""
+def prepare_run(cfg: Config) -> tuple[PreparedData, Pretrained]:
+    """Everything before training: check the output folder, prepare and split data, load weights."""
     out_dir = Path(cfg.checkpoint_dir)
     check_writable(out_dir)
     data = prepare_data(cfg)
@@ -230,6 +230,13 @@ def run_experiment(cfg: Config) -> list[ApproachResult]:
     save_split(data.table, out_dir)
     pretrained = load_backbone_weights(cfg)
     logger.info("Backbone weights: %s", pretrained.source)
+    return data, pretrained
+
+
+def run_experiment(cfg: Config) -> list[ApproachResult]:
+    """What `python -m emotion_tl` does: check, prepare, train each approach, write outputs."""
+    data, pretrained = prepare_run(cfg)
+    out_dir = Path(cfg.checkpoint_dir)
     results = [
         train_approach(cfg, approach, data, pretrained, out_dir) for approach in cfg.approaches
     ]

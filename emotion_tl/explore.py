@@ -1,0 +1,139 @@
+"""Looking at the data before training: counts, image properties, samples, augmentation."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+
+from emotion_tl.data import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    METADATA_FILE,
+    SPLITS,
+    PreparedData,
+    build_transforms,
+)
+
+
+def count_images(data: PreparedData) -> pd.DataFrame:
+    """Images per category (rows) and split (columns), with totals."""
+    table = pd.crosstab(data.table["label"], data.table["split"], margins=True, margins_name="all")
+    table = table.reindex(index=[*data.class_names, "all"], columns=[*SPLITS, "all"], fill_value=0)
+    table.index.name, table.columns.name = "category", "split"
+    return table
+
+
+def describe_image_files(data_dir: str | Path, files: Sequence[str]) -> pd.DataFrame:
+    """Width, height, colour mode and format of each file as stored (read from headers only)."""
+    rows = []
+    for file in files:
+        with Image.open(Path(data_dir) / file) as image:
+            rows.append((file, image.width, image.height, image.mode, image.format))
+    return pd.DataFrame(rows, columns=["file", "width", "height", "mode", "format"])
+
+
+def summarize_image_files(described: pd.DataFrame) -> pd.DataFrame:
+    """How many files share each size, mode and format."""
+    columns = ["width", "height", "mode", "format"]
+    return described.groupby(columns).size().rename("images").reset_index()
+
+
+def load_metadata(data_dir: str | Path) -> pd.DataFrame | None:
+    """`data_dir/metadata.csv` with a `category` column taken from each file's folder, or None."""
+    path = Path(data_dir) / METADATA_FILE
+    if not path.is_file():
+        return None
+    table = pd.read_csv(path)
+    if "file" in table.columns:
+        table["category"] = table["file"].str.split("/").str[0]
+    return table
+
+
+def plot_class_balance(data: PreparedData) -> Figure:
+    """Bar chart of images per category, one colour per split."""
+    counts = count_images(data).drop(index="all", columns="all")
+    figure = Figure(figsize=(1.2 * len(counts) + 3, 3.5), layout="constrained")
+    ax = figure.subplots()
+    counts.plot.bar(stacked=True, ax=ax, rot=0)
+    ax.set_ylabel("images")
+    ax.set_title("Images per category and split")
+    return figure
+
+
+def to_displayable(image: torch.Tensor) -> np.ndarray:
+    """A uint8 or normalised float (3, H, W) tensor as a (H, W, 3) array in [0, 1] for imshow."""
+    if image.dtype == torch.uint8:
+        return image.permute(1, 2, 0).numpy() / 255
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    return (image * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
+
+
+def plot_samples(data: PreparedData, per_category: int = 6, seed: int = 0) -> Figure:
+    """A grid of randomly chosen images: one row per category."""
+    rng = np.random.default_rng(seed)
+    rows, columns = len(data.class_names), per_category
+    figure = Figure(figsize=(1.6 * columns, 1.7 * rows), layout="constrained")
+    axes = np.atleast_2d(figure.subplots(rows, columns, squeeze=False))
+    for row, category in enumerate(data.class_names):
+        members = np.flatnonzero(data.table["label"].to_numpy() == category)
+        picked = rng.choice(members, min(columns, len(members)), replace=False)
+        for column, ax in enumerate(axes[row]):
+            ax.set_axis_off()
+            if column < len(picked):
+                ax.imshow(to_displayable(data.images[picked[column]]))
+        axes[row, 0].set_title(category, loc="left", fontsize=10)
+    return figure
+
+
+def plot_augmentations(
+    image: torch.Tensor, image_size: int, count: int = 5, seed: int = 0
+) -> Figure:
+    """One image as the model sees it at evaluation, then `count` random training versions."""
+    evaluation = build_transforms(image_size, train=False)(image)
+    augment = build_transforms(image_size, train=True)
+    with torch.random.fork_rng():  # the caller's random state stays as it was
+        torch.manual_seed(seed)
+        versions = [evaluation] + [augment(image) for _ in range(count)]
+    figure = Figure(figsize=(1.8 * len(versions), 2.2), layout="constrained")
+    for index, (ax, version) in enumerate(
+        zip(figure.subplots(1, len(versions), squeeze=False)[0], versions, strict=True)
+    ):
+        ax.imshow(to_displayable(version))
+        ax.set_title("evaluation" if index == 0 else f"training {index}", fontsize=9)
+        ax.set_axis_off()
+    return figure
+
+
+def summarize_metadata(metadata: pd.DataFrame, categories: Sequence[str]) -> pd.DataFrame:
+    """Per category: images, distinct people and, when recorded, the expression intensity."""
+    chosen = metadata[metadata["category"].isin(categories)]
+    summary = chosen.groupby("category").agg(images=("file", "size"))
+    if "identity" in chosen.columns:
+        summary["people"] = chosen.groupby("category")["identity"].nunique()
+    if "intensity" in chosen.columns:
+        stats = chosen.groupby("category")["intensity"].agg(["mean", "min", "max"]).round(2)
+        summary = summary.join(stats.add_prefix("intensity "))
+    return summary.reindex(list(categories))
+
+
+def plot_metadata_histogram(
+    metadata: pd.DataFrame, column: str, categories: Sequence[str]
+) -> Figure:
+    """Distribution of one metadata column (for example intensity), one histogram per category."""
+    figure = Figure(figsize=(7, 3.5), layout="constrained")
+    ax = figure.subplots()
+    bins = np.histogram_bin_edges(metadata[column].dropna(), bins=15)
+    for category in categories:
+        values = metadata.loc[metadata["category"] == category, column]
+        ax.hist(values, bins=bins, alpha=0.5, label=category)
+    ax.set_xlabel(column)
+    ax.set_ylabel("images")
+    ax.legend()
+    return figure

@@ -1,0 +1,165 @@
+"""Notebook 04's closing comparison: measured facts per approach, and sentences built from them.
+
+Every claim in `write_summary` is computed from the run's numbers, so the text cannot contradict
+the tables above it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from emotion_tl.files import load_image
+from emotion_tl.report import Comparison
+
+READABLE = {"frozen_weights": "frozen weights", "finetuning": "fine-tuning"}
+
+
+def readable(name: str) -> str:
+    """'frozen_weights' -> 'frozen weights', for sentences."""
+    return READABLE.get(name, name)
+
+
+def measure_approaches(comparison: Comparison) -> pd.DataFrame:
+    """One row per approach: the numbers behind the guide's table and the summary."""
+    rows = {}
+    for outputs in comparison.approaches:
+        facts = outputs.facts()
+        history = pd.DataFrame(outputs.checkpoint["history"])
+        last = history.iloc[-1]
+        rows[outputs.name] = {
+            "trainable_params": facts["trainable_params"],
+            "seconds_per_epoch": facts["seconds_per_epoch"],
+            "best_epoch": facts["best_epoch"],
+            "epochs": int(history["epoch"].max()),
+            "peak_memory_mb": facts.get("peak_memory_mb"),
+            "test_accuracy": comparison.evaluations[outputs.name].accuracy,
+            # Training minus validation accuracy at the end: how much is memorised, not learnt.
+            "final_gap": float(last["train_acc"] - last["val_acc"]),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def make_guide_table(measures: pd.DataFrame) -> pd.DataFrame:
+    """The seed guide's table: time, convergence, memory, accuracy, overfitting, parameters."""
+
+    def memory(value: float | None) -> str:
+        return "not measured" if value is None or pd.isna(value) else f"{value:,.0f} MB peak"
+
+    table = {
+        name: {
+            "training time": f"{row.seconds_per_epoch:.1f} s per epoch",
+            "convergence": f"best validation accuracy at epoch {int(row.best_epoch)} "
+            f"of {int(row.epochs)}",
+            "memory": memory(row.peak_memory_mb),
+            "test accuracy": f"{row.test_accuracy:.3f}",
+            "overfitting (train - validation accuracy, last epoch)": f"{row.final_gap:+.3f}",
+            "trainable parameters": f"{int(row.trainable_params):,}",
+        }
+        for name, row in measures.iterrows()
+    }
+    return pd.DataFrame(table).rename(columns=readable).rename_axis("aspect")
+
+
+def compare_words(a: float, b: float, more: str, less: str, same: str = "the same") -> str:
+    """'more' if a > b, 'less' if a < b, else 'same'."""
+    return more if a > b else less if a < b else same
+
+
+def write_summary(comparison: Comparison) -> str:
+    """A Markdown paragraph per aspect whose every claim comes from this run's numbers."""
+    measures = measure_approaches(comparison)
+    (first, a), (second, b) = measures.iterrows()
+    name_a, name_b = readable(first), readable(second)
+    ratio = b.trainable_params / max(1, a.trainable_params)
+    lines = [
+        f"- **Trainable parameters**: {name_b} trained {int(b.trainable_params):,}, "
+        f"{name_a} {int(a.trainable_params):,} ({ratio:,.0f} times as many).",
+    ]
+    time_ratio = b.seconds_per_epoch / a.seconds_per_epoch
+    lines.append(
+        f"- **Training time**: an epoch took {b.seconds_per_epoch:.1f} s with {name_b} and "
+        f"{a.seconds_per_epoch:.1f} s with {name_a}, {time_ratio:.1f} times as long."
+    )
+    for name, row in ((name_a, a), (name_b, b)):
+        still = (
+            " (the last one: more epochs might still help)" if row.best_epoch == row.epochs else ""
+        )
+        lines.append(
+            f"- **Convergence, {name}**: best validation accuracy at epoch "
+            f"{int(row.best_epoch)} of {int(row.epochs)}{still}."
+        )
+    if not (pd.isna(a.peak_memory_mb) or pd.isna(b.peak_memory_mb)):
+        word = compare_words(b.peak_memory_mb, a.peak_memory_mb, "more", "less")
+        lines.append(
+            f"- **Memory**: {name_b} peaked at {b.peak_memory_mb:,.0f} MB, {word} than "
+            f"{name_a} ({a.peak_memory_mb:,.0f} MB)."
+        )
+    better = compare_words(a.test_accuracy, b.test_accuracy, name_a, name_b, "neither")
+    lines.append(
+        f"- **Test accuracy**: {name_a} {a.test_accuracy:.3f}, {name_b} {b.test_accuracy:.3f} "
+        f"on the same {comparison.num_test_images()} images; higher: {better}. "
+        f"{comparison.mcnemar.sentence()}"
+    )
+    wider = compare_words(a.final_gap, b.final_gap, name_a, name_b, "neither")
+    lines.append(
+        f"- **Overfitting**: training minus validation accuracy at the last epoch was "
+        f"{a.final_gap:+.3f} ({name_a}) and {b.final_gap:+.3f} ({name_b}); the wider gap, "
+        f"a sign of memorising the training images: {wider}."
+    )
+    return "\n".join(lines)
+
+
+def find_disagreements(comparison: Comparison) -> pd.DataFrame:
+    """Test images exactly one approach gets right: file, label, both predictions, who is right."""
+    first, second = comparison.approaches
+    a, b = first.predictions, second.predictions  # same files in the same order (checked)
+    right_a = (a["predicted"] == a["label"]).to_numpy()
+    right_b = (b["predicted"] == b["label"]).to_numpy()
+    table = pd.DataFrame(
+        {
+            "file": a["file"],
+            "label": a["label"],
+            first.name: a["predicted"],
+            second.name: b["predicted"],
+            "right": np.where(right_a, first.name, second.name),
+        }
+    )
+    return table[right_a != right_b].reset_index(drop=True)
+
+
+def plot_disagreements(comparison: Comparison, data_dir: str | Path, count: int = 8) -> Figure:
+    """Up to `count` test images one approach gets right and the other wrong, both ways round."""
+    table = find_disagreements(comparison)
+    # Alternate between the two directions so both are shown when both exist.
+    table = table.assign(turn=table.groupby("right").cumcount()).sort_values(["turn", "right"])
+    table = table.head(count)
+    figure = Figure(figsize=(2.3 * max(1, len(table)), 3.0), layout="constrained")
+    if table.empty:
+        ax = figure.subplots()
+        ax.text(0.5, 0.5, "Both approaches get the same test images right.", ha="center")
+        ax.axis("off")
+        return figure
+    axes = figure.subplots(1, len(table), squeeze=False)[0]
+    for ax, (_, row) in zip(axes, table.iterrows(), strict=True):
+        ax.imshow(load_image(Path(data_dir) / row["file"]))
+        ax.set_title(f"true: {row['label']}\nright: {readable(row['right'])}", size=9)
+        ax.axis("off")
+    figure.suptitle("Test images only one approach gets right")
+    return figure
+
+
+def compare_saved_runs(checkpoint_dir: str | Path, data_dir: str | Path) -> pd.DataFrame | str:
+    """The guide's table for both approaches in `checkpoint_dir`, or why there is none yet."""
+    from emotion_tl.checkpoint import CheckpointError
+    from emotion_tl.files import DataError
+    from emotion_tl.report import load_comparison
+
+    try:
+        comparison = load_comparison(checkpoint_dir, data_dir)
+    except (CheckpointError, DataError) as error:
+        return f"No comparison yet: {error}"
+    return make_guide_table(measure_approaches(comparison))

@@ -1,0 +1,104 @@
+"""Notebook 04's summary: its claims follow the numbers, whichever way they go."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from emotion_tl.evaluate import make_predictions_table
+from emotion_tl.report import ApproachOutputs, build_comparison
+from emotion_tl.summary import (
+    find_disagreements,
+    make_guide_table,
+    measure_approaches,
+    plot_disagreements,
+    write_summary,
+)
+
+CLASSES = ["circle", "square"]
+LABELS = np.array([0, 0, 0, 1, 1, 1])
+
+
+def outputs(name, right, *, params, seconds, best_epoch, final_gap, memory=None):
+    """A saved run whose test predictions are right exactly where `right` is True."""
+    predicted = np.where(right, LABELS, 1 - LABELS)
+    probabilities = np.eye(2)[predicted] * 0.8 + 0.1
+    files = [f"{CLASSES[label]}/{index}.png" for index, label in enumerate(LABELS)]
+    history = [
+        {"epoch": e, "train_acc": 0.6 + final_gap, "val_acc": 0.6, "seconds": seconds}
+        for e in (1, 2, 3)
+    ]
+    checkpoint = {
+        "class_names": CLASSES,
+        "epoch": best_epoch,
+        "history": history,
+        "metrics": {"trainable_params": params, "peak_memory_mb": memory},
+    }
+    table = make_predictions_table(files, probabilities, CLASSES, LABELS)
+    return ApproachOutputs(name, checkpoint, table)
+
+
+def make_comparison(frozen_right, finetuning_right, **finetuning):
+    frozen = outputs(
+        "frozen_weights", frozen_right, params=4098, seconds=2.0, best_epoch=3, final_gap=0.05
+    )
+    defaults = {"params": 23_512_130, "seconds": 6.0, "best_epoch": 2, "final_gap": 0.25}
+    return build_comparison(
+        [frozen, outputs("finetuning", finetuning_right, **(defaults | finetuning))]
+    )
+
+
+def test_measures_and_guide_table_come_from_the_saved_runs():
+    comparison = make_comparison([1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1])
+    measures = measure_approaches(comparison)
+    assert measures.loc["frozen_weights", "test_accuracy"] == pytest.approx(4 / 6)
+    assert measures.loc["finetuning", "test_accuracy"] == 1.0
+    assert measures.loc["finetuning", "final_gap"] == pytest.approx(0.25)
+    assert measures.loc["frozen_weights", "epochs"] == 3
+    table = make_guide_table(measures)
+    assert list(table.columns) == ["frozen weights", "fine-tuning"]
+    assert table.loc["trainable parameters", "fine-tuning"] == "23,512,130"
+    assert table.loc["memory", "frozen weights"] == "not measured"
+
+
+def test_summary_claims_follow_the_numbers_both_ways():
+    finetuning_wins = write_summary(make_comparison([1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]))
+    assert "frozen weights 0.667, fine-tuning 1.000" in finetuning_wins
+    assert "higher: fine-tuning" in finetuning_wins
+    assert "5,737 times as many" in finetuning_wins  # 23,512,130 / 4,098
+    assert "3.0 times as long" in finetuning_wins
+    assert "the wider gap, a sign of memorising the training images: fine-tuning" in (
+        finetuning_wins
+    )
+    # The frozen run's best epoch was its last one; fine-tuning's was not.
+    assert "epoch 3 of 3 (the last one" in finetuning_wins
+    assert "epoch 2 of 3." in finetuning_wins
+
+    frozen_wins = write_summary(
+        make_comparison([1, 1, 1, 1, 1, 1], [1, 0, 1, 0, 1, 1], final_gap=-0.1, memory=512.0)
+    )
+    assert "higher: frozen weights" in frozen_wins
+    assert "memorising the training images: frozen weights" in frozen_wins
+    assert "Memory" not in frozen_wins  # only one run measured it: no claim
+
+    tie = write_summary(make_comparison([1] * 6, [1] * 6))
+    assert "higher: neither" in tie
+
+
+def test_disagreements_are_the_images_only_one_gets_right(tmp_path):
+    comparison = make_comparison([1, 0, 1, 1, 1, 0], [1, 1, 1, 0, 1, 0])
+    table = find_disagreements(comparison)
+    assert list(table["file"]) == ["circle/1.png", "square/3.png"]
+    assert list(table["right"]) == ["finetuning", "frozen_weights"]
+    assert list(table["label"]) == ["circle", "square"]
+
+    for file in table["file"]:
+        (tmp_path / file).parent.mkdir(exist_ok=True)
+        Image.new("RGB", (16, 16)).save(tmp_path / file)
+    figure = plot_disagreements(comparison, tmp_path)
+    assert len(figure.axes) == 2
+    titles = sorted(ax.get_title() for ax in figure.axes)
+    assert titles == ["true: circle\nright: fine-tuning", "true: square\nright: frozen weights"]
+    same = plot_disagreements(make_comparison([1] * 6, [1] * 6), tmp_path)
+    assert "same test images" in same.axes[0].texts[0].get_text()
