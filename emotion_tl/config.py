@@ -59,6 +59,15 @@ class Config:
     weights: str | None = _option(
         None, "a torchvision resnet50 state_dict file to use as the ImageNet weights"
     )
+    balance: str = _option(
+        "auto",
+        "class imbalance: weights (class-weighted loss), sampler (balanced sampling), none, or "
+        "auto (weights when the largest category has 1.5x the smallest's training images)",
+        choices=("auto", "none", "weights", "sampler"),
+    )
+    resume: bool = _option(
+        False, "continue the interrupted run in checkpoint_dir (same data, split and settings)"
+    )
 
     def __post_init__(self) -> None:
         # Lists arrive from papermill/YAML/argparse; keep the frozen object hashable.
@@ -108,6 +117,7 @@ def check_config(cfg: Config) -> None:
         ("approach", ("frozen", "finetuning", "both")),
         ("device", ("cuda", "cpu", "mps", "auto")),
         ("precision", ("auto", "fp32", "bf16", "fp16")),
+        ("balance", ("auto", "none", "weights", "sampler")),
     ):
         if getattr(cfg, name) not in choices:
             problems.append(f"{name}={getattr(cfg, name)!r}: choose one of {', '.join(choices)}")

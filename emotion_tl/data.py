@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from emotion_tl.balance import make_balanced_sampler, resolve_balance
 from emotion_tl.config import Config
 from emotion_tl.files import DataError, Skipped, check_data_dir, list_image_files
 from emotion_tl.io import write_atomic
@@ -177,7 +178,8 @@ def prepare_data(cfg: Config) -> PreparedData:
     groups = merge_groups({f: f for f in files}, duplicates.within)
     for category in cfg.categories:
         count = labels.count(category)
-        distinct = len({groups[f] for f, label in zip(files, labels, strict=True) if label == category})
+        members = [f for f, label in zip(files, labels, strict=True) if label == category]
+        distinct = len({groups[f] for f in members})
         if distinct < 3:
             copies = f" ({distinct} distinct)" if distinct < count else ""
             raise DataError(
@@ -239,8 +241,11 @@ def seed_worker(worker_id: int) -> None:
 def make_loaders(
     data: PreparedData, cfg: Config, *, pin_memory: bool = False
 ) -> dict[str, DataLoader]:
-    """train/val/test DataLoaders; only train shuffles and augments."""
+    """train/val/test DataLoaders; only train shuffles (or samples class-balanced) and augments."""
     labels = data.labels()
+    train_labels = labels[data.indices("train")]
+    counts = {name: int((train_labels == i).sum()) for i, name in enumerate(data.class_names)}
+    balance = resolve_balance(cfg.balance, counts)
     loaders = {}
     for split in SPLITS:
         index = data.indices(split)
@@ -253,10 +258,14 @@ def make_loaders(
         if len(dataset) == 0:
             raise DataError(f"the {split} split is empty; add images or change the fractions.")
         generator = torch.Generator().manual_seed(cfg.seed)
+        sampler = None
+        if train and balance == "sampler":
+            sampler = make_balanced_sampler(labels[index], generator)
         loaders[split] = DataLoader(
             dataset,
             batch_size=cfg.batch_size,
-            shuffle=train,
+            shuffle=train and sampler is None,
+            sampler=sampler,
             # BatchNorm cannot train on a batch of one image.
             drop_last=train and len(dataset) % cfg.batch_size == 1,
             num_workers=cfg.num_workers,

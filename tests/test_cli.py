@@ -14,6 +14,7 @@ OUTPUTS = [
     "frozen_weights_history.csv", "finetuning_history.csv",
     "frozen_weights_confusion_matrix.png", "frozen_weights_confusion_matrix.csv",
     "finetuning_confusion_matrix.png", "finetuning_confusion_matrix.csv", "split.csv",
+    ".scan_cache.json",
 ]
 
 
