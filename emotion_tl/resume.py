@@ -93,7 +93,8 @@ def check_same_split(table: pd.DataFrame, checkpoint_dir: Path) -> None:
     if not saved.equals(table.astype(str).reset_index(drop=True)):
         raise DataError(
             f"cannot resume: the images no longer give the split saved in '{path}' (files were "
-            "added, removed or changed). Restore them, or start a new run without --resume."
+            "added, removed or changed, or the seed or split fractions differ). Restore them, or "
+            "start a new run without --resume."
         )
 
 
