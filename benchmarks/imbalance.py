@@ -2,7 +2,7 @@
 each balance mode, and score it on people it never saw, with every picture of both categories
 (a balanced test set), so that ignoring the minority class cannot look good.
 
-    python benchmarks/imbalance.py --data_dir Images --minority_count 30 --epochs 15 --seeds 0 1 2
+    python benchmarks/imbalance.py --data_dir Images --minority_count 30 --epochs 10 --seeds 0 1 2
 
 Needs data_dir/metadata.csv (file, identity), as the bundled demo faces have.
 """
@@ -70,6 +70,7 @@ def main() -> None:
     parser.add_argument("--categories", nargs=2, default=["confused", "neutral"])
     parser.add_argument("--minority_count", type=int, default=30)
     parser.add_argument("--epochs", type=int, default=15)
+    parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--modes", nargs="+", default=["none", "weights", "sampler"])
     args = parser.parse_args()
@@ -80,9 +81,17 @@ def main() -> None:
             sub = Path(temp) / f"data{seed}"
             meta = make_subsample(args.data_dir, args.categories, args.minority_count, seed, sub)
             for mode in args.modes:
-                cfg = Config(data_dir=str(sub), categories=tuple(args.categories),
-                             approach="frozen", epochs=args.epochs, device="cpu", seed=seed,
-                             checkpoint_dir=str(Path(temp) / f"out{seed}{mode}"), balance=mode)  # fmt: skip
+                cfg = Config(
+                    data_dir=str(sub),
+                    categories=tuple(args.categories),
+                    approach="frozen",
+                    epochs=args.epochs,
+                    image_size=args.image_size,
+                    device="cpu",
+                    seed=seed,
+                    checkpoint_dir=str(Path(temp) / f"out{seed}{mode}"),
+                    balance=mode,
+                )
                 result = run_experiment(cfg)[0]
                 scores = score_on_unseen_people(cfg, meta, args.data_dir)
                 rows.append(

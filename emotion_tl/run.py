@@ -32,6 +32,7 @@ from emotion_tl.resume import (
     TrainingInterrupted,
     catch_stop_signals,
     check_same_split,
+    compare_configs,
     load_interrupted,
 )
 from emotion_tl.scan import make_data_report
@@ -242,7 +243,7 @@ def load_result(cfg: Config, approach: str, out_dir: Path) -> ApproachResult | N
     ):
         return None
     best, final = load_checkpoint(paths["best"]), load_checkpoint(paths["final"])
-    if final.get("config", {}) | {"resume": cfg.resume} != cfg.to_dict():
+    if compare_configs(final["config"], cfg.to_dict()):
         return None  # finished with other settings: train it again
     model = build_model(len(final["class_names"]))
     backbone_lr, head_lr = cfg.lr_for(approach)
