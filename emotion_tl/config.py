@@ -62,7 +62,7 @@ class Config:
     balance: str = _option(
         "auto",
         "class imbalance: weights (class-weighted loss), sampler (balanced sampling), none, or "
-        "auto (weights when the largest category has 1.5x the smallest's training images)",
+        "auto (sampler when the largest category has 1.5x the smallest's training images)",
         choices=("auto", "none", "weights", "sampler"),
     )
     resume: bool = _option(

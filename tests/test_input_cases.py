@@ -267,7 +267,7 @@ def test_data_report_names_counts_skips_duplicates_and_imbalance(tiny_config, im
         assert row in [line.split() for line in lines], report
     ratio = train["circle"] / train["square"]  # 10 distinct circles, 5 squares: about 2
     assert ratio > 1.5
-    assert f"training category): {ratio:.2f} -> class-weighted loss" in report
+    assert f"training category): {ratio:.2f} -> balanced sampling" in report
     assert f"1 {BROKEN}: page.jpg" in report
     assert "circle/again.png = circle/circle_001.png" in report or (
         "circle/circle_001.png = circle/again.png" in report

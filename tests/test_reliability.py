@@ -249,17 +249,25 @@ def test_class_weights_follow_the_inverse_frequency(tmp_path):
     assert weights[0] * 28 == pytest.approx(weights[1] * 6)
 
 
-def test_auto_balance_weights_the_loss_on_imbalanced_data(tmp_path, monkeypatch):
+@pytest.mark.parametrize(("balance", "sampled", "weighted"), [
+    ("auto", True, False), ("weights", False, True), ("none", False, False),
+])  # fmt: skip
+def test_balance_modes_reach_the_loader_and_the_loss(tmp_path, monkeypatch, balance, sampled,
+                                                      weighted):  # fmt: skip
+    from emotion_tl import run
+
     seen = {}
     real_fit = train_module.fit
 
-    def spy(*args, **kwargs):
+    def spy(model, train_loader, *args, **kwargs):
+        seen["sampler"] = type(train_loader.sampler).__name__
         seen["class_weights"] = kwargs.get("class_weights")
-        return real_fit(*args, **kwargs)
-
-    from emotion_tl import run
+        return real_fit(model, train_loader, *args, **kwargs)
 
     monkeypatch.setattr(run, "fit", spy)
-    cfg = imbalanced_config(tmp_path, "auto")
+    cfg = imbalanced_config(tmp_path, balance)
     run.run_experiment(dataclasses.replace(cfg, approach="frozen", epochs=1))
-    assert seen["class_weights"] is not None and seen["class_weights"][1] > seen["class_weights"][0]
+    assert (seen["sampler"] == "WeightedRandomSampler") == sampled
+    assert (seen["class_weights"] is not None) == weighted
+    if weighted:
+        assert seen["class_weights"][1] > seen["class_weights"][0]  # the rarer class weighs more
