@@ -21,6 +21,7 @@ EXAMPLES = """examples:
   python -m emotion_tl --approach frozen --epochs 20
   python -m emotion_tl --categories angry sad --epochs 15
   python -m emotion_tl --epochs 1 --max_images_per_category 20 --no_pretrained   # smoke test
+  python -m emotion_tl --approach frozen --resume        # continue after Ctrl-C or SIGTERM
   python -m emotion_tl compare                           # report from checkpoints/
   python -m emotion_tl predict --checkpoint checkpoints/finetuning_best.pt Images/neutral
 """
@@ -119,6 +120,7 @@ def setup_logging() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 on success)."""
+    from emotion_tl.resume import TrainingInterrupted
     from emotion_tl.run import run_experiment, summarize
     from emotion_tl.weights import WeightsUnavailableError
 
@@ -138,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = config_from_args(args)
         results = run_experiment(cfg)
+    except TrainingInterrupted as stopped:
+        logger.warning("%s", stopped)
+        return stopped.exit_status
     except (DataError, WeightsUnavailableError, CheckpointError, ValueError, OSError) as error:
         logger.error("error: %s", error)
         return 2

@@ -70,6 +70,15 @@ class Config:
     feature_views: int = _option(
         1, "frozen approach with the feature cache: augmented views per training image (1: none)"
     )
+    balance: str = _option(
+        "auto",
+        "class imbalance: weights (class-weighted loss), sampler (balanced sampling), none, or "
+        "auto (sampler when the largest category has 1.5x the smallest's training images)",
+        choices=("auto", "none", "weights", "sampler"),
+    )
+    resume: bool = _option(
+        False, "continue the interrupted run in checkpoint_dir (same data, split and settings)"
+    )
 
     def __post_init__(self) -> None:
         # Lists arrive from papermill/YAML/argparse; keep the frozen object hashable.
@@ -119,6 +128,7 @@ def check_config(cfg: Config) -> None:
         ("approach", ("frozen", "finetuning", "both")),
         ("device", ("cuda", "cpu", "mps", "auto")),
         ("precision", ("auto", "fp32", "bf16", "fp16")),
+        ("balance", ("auto", "none", "weights", "sampler")),
     ):
         if getattr(cfg, name) not in choices:
             problems.append(f"{name}={getattr(cfg, name)!r}: choose one of {', '.join(choices)}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Iterator, Sequence
@@ -15,9 +16,18 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2
 
+from emotion_tl.balance import make_balanced_sampler, resolve_balance
 from emotion_tl.config import Config
-from emotion_tl.files import DataError, Skipped, check_data_dir, decode_images, list_image_files
+from emotion_tl.files import DataError, Skipped, check_data_dir, list_image_files
 from emotion_tl.io import write_atomic
+from emotion_tl.scan import (
+    CROSS_CATEGORY,
+    SCAN_CACHE_FILE,
+    Duplicates,
+    ScanCache,
+    find_duplicates,
+    scan_images,
+)
 
 logger = logging.getLogger("emotion_tl")
 
@@ -41,6 +51,7 @@ class PreparedData:
     table: pd.DataFrame  # one row per image: file (relative to data_dir), label, split
     images: list[torch.Tensor]  # uint8 (3, H, W), row-aligned with `table`
     skipped: Skipped
+    duplicates: Duplicates = dataclasses.field(default_factory=Duplicates)
 
     def indices(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.table["split"].to_numpy() == split)
@@ -60,19 +71,39 @@ def read_groups(data_dir: Path) -> dict[str, str]:
     return dict(zip(table["file"], table["identity"], strict=True))
 
 
-def split_by_category(labels: Sequence[str], cfg: Config) -> list[str]:
-    """Stratified, seeded split: each category is shuffled and cut by the configured fractions."""
+def split_by_category(labels: Sequence[str], groups: Sequence[str], cfg: Config) -> list[str]:
+    """Stratified, seeded split: each category's groups (usually single images) are shuffled and
+    cut by the configured fractions, so the members of a group share a split."""
     rng = np.random.default_rng(cfg.seed)
     labels = np.asarray(labels)
     split = np.empty(len(labels), dtype=object)
     for category in sorted(set(labels)):
-        members = rng.permutation(np.flatnonzero(labels == category))
-        n_test = max(1, round(len(members) * cfg.test_fraction))
-        n_val = max(1, round(len(members) * cfg.val_fraction))
-        split[members[:n_test]] = "test"
-        split[members[n_test : n_test + n_val]] = "val"
-        split[members[n_test + n_val :]] = "train"
+        members = np.flatnonzero(labels == category)
+        unique = list(dict.fromkeys(groups[i] for i in members))  # in file order
+        order = [unique[i] for i in rng.permutation(len(unique))]
+        n_test = max(1, round(len(order) * cfg.test_fraction))
+        n_val = max(1, round(len(order) * cfg.val_fraction))
+        assign = {g: "test" for g in order[:n_test]}
+        assign |= {g: "val" for g in order[n_test : n_test + n_val]}
+        assign |= {g: "train" for g in order[n_test + n_val :]}
+        split[members] = [assign[groups[i]] for i in members]
     return list(split)
+
+
+def merge_groups(groups: dict[str, str], same_image: Sequence[Sequence[str]]) -> dict[str, str]:
+    """file -> group, with every set of identical files joined into one group (union-find)."""
+    parent: dict[str, str] = {}
+
+    def find(group: str) -> str:
+        while parent.get(group, group) != group:
+            group = parent[group]
+        return group
+
+    for names in same_image:
+        roots = sorted({find(groups[name]) for name in names})
+        for root in roots[1:]:
+            parent[root] = roots[0]
+    return {file: find(group) for file, group in groups.items()}
 
 
 def split_by_group(groups: Sequence[str], cfg: Config) -> list[str]:
@@ -88,20 +119,31 @@ def split_by_group(groups: Sequence[str], cfg: Config) -> list[str]:
 
 
 def make_split(
-    files: list[str], labels: list[str], groups: dict[str, str], cfg: Config
+    files: list[str],
+    labels: list[str],
+    identities: dict[str, str],
+    cfg: Config,
+    same_image: Sequence[Sequence[str]] = (),
 ) -> list[str]:
-    """Split by person when every file has an identity, else stratified by category."""
-    if groups and all(f in groups for f in files):
+    """Split by person when every file has an identity, else stratified by category; identical
+    files (`same_image`) always land in one split, so a copy never leaks into the test set."""
+    if identities and all(f in identities for f in files):
+        groups = merge_groups({f: identities[f] for f in files}, same_image)
         split = split_by_group([groups[f] for f in files], cfg)
         table = pd.crosstab(pd.Series(labels, name="label"), pd.Series(split, name="split"))
         if set(table.columns) == set(SPLITS) and (table.to_numpy() > 0).all():
             return split
         logger.warning("Too few people to split by identity; splitting by category instead.")
-    return split_by_category(labels, cfg)
+    groups = merge_groups({f: f for f in files}, same_image)
+    return split_by_category(labels, [groups[f] for f in files], cfg)
 
 
 def prepare_data(cfg: Config) -> PreparedData:
-    """Scan, check, decode and split the configured categories (errors before any training)."""
+    """Scan, check, decode and split the configured categories (errors before any training).
+
+    Verdicts are remembered in `checkpoint_dir/.scan_cache.json`, so a later run does not
+    re-open files already found broken, nor re-hash the good ones.
+    """
     data_dir = Path(cfg.data_dir)
     check_data_dir(data_dir, cfg.categories)
     skipped = Skipped()
@@ -115,23 +157,42 @@ def prepare_data(cfg: Config) -> PreparedData:
         paths += found
         labels += [category] * len(found)
 
-    kept, images = decode_images(paths, resize_size_for(cfg.image_size), skipped)
+    cache = ScanCache(Path(cfg.checkpoint_dir) / SCAN_CACHE_FILE, data_dir)
+    scan = scan_images(paths, data_dir, resize_size_for(cfg.image_size), skipped, cache)
     label_of = dict(zip(paths, labels, strict=True))
-    labels = [label_of[p] for p in kept]
+    files = [p.relative_to(data_dir).as_posix() for p in scan.paths]
+    labels = [label_of[p] for p in scan.paths]
+    duplicates = find_duplicates(files, labels, scan.hashes)
+    # An image filed under two categories has no trustworthy label: leave every copy out.
+    dropped = {name for names in duplicates.across for name in names}
+    for name in sorted(dropped):
+        skipped.add(CROSS_CATEGORY, data_dir / name)
+    keep = [i for i, name in enumerate(files) if name not in dropped]
+    files, labels = [files[i] for i in keep], [labels[i] for i in keep]
+    images = [scan.images[i] for i in keep]
+
     if skipped.total():
         logger.warning("Skipped %d file(s):\n%s", skipped.total(), skipped.summary())
+    for names in duplicates.across:
+        logger.warning(
+            "The same image is filed under two categories (left out): %s", " = ".join(names)
+        )
+    groups = merge_groups({f: f for f in files}, duplicates.within)
     for category in cfg.categories:
         count = labels.count(category)
-        if count < 3:
+        members = [f for f, label in zip(files, labels, strict=True) if label == category]
+        distinct = len({groups[f] for f in members})
+        if distinct < 3:
+            copies = f" ({distinct} distinct)" if distinct < count else ""
             raise DataError(
-                f"category '{category}' has {count} usable image(s) in '{data_dir / category}'; "
-                "at least 3 are needed (one each for training, validation and test). Add images."
+                f"category '{category}' has {count} usable image(s){copies} in "
+                f"'{data_dir / category}'; at least 3 different images are needed (one each for "
+                "training, validation and test). Add images."
             )
 
-    files = [p.relative_to(data_dir).as_posix() for p in kept]
-    split = make_split(files, labels, read_groups(data_dir), cfg)
+    split = make_split(files, labels, read_groups(data_dir), cfg, duplicates.within)
     table = pd.DataFrame({"file": files, "label": labels, "split": split})
-    return PreparedData(list(cfg.categories), table, images, skipped)
+    return PreparedData(list(cfg.categories), table, images, skipped, duplicates)
 
 
 def save_split(table: pd.DataFrame, checkpoint_dir: Path) -> Path:
@@ -210,10 +271,14 @@ def choose_num_workers(num_workers: int | None, device: torch.device) -> int:
 def make_loaders(
     data: PreparedData, cfg: Config, *, device: torch.device | None = None
 ) -> dict[str, DataLoader]:
-    """train/val/test DataLoaders suited to `device` (default CPU); only train shuffles."""
+    """train/val/test DataLoaders suited to `device` (default CPU); only train shuffles (or
+    samples class-balanced) and augments."""
     device = device or torch.device("cpu")
     num_workers = choose_num_workers(cfg.num_workers, device)
     labels = data.labels()
+    train_labels = labels[data.indices("train")]
+    counts = {name: int((train_labels == i).sum()) for i, name in enumerate(data.class_names)}
+    balance = resolve_balance(cfg.balance, counts)
     loaders = {}
     for split in SPLITS:
         index = data.indices(split)
@@ -226,10 +291,14 @@ def make_loaders(
         if len(dataset) == 0:
             raise DataError(f"the {split} split is empty; add images or change the fractions.")
         generator = torch.Generator().manual_seed(cfg.seed)
+        sampler = None
+        if train and balance == "sampler":
+            sampler = make_balanced_sampler(labels[index], generator)
         loaders[split] = DataLoader(
             dataset,
             batch_size=cfg.batch_size,
-            shuffle=train,
+            shuffle=train and sampler is None,
+            sampler=sampler,
             # BatchNorm cannot train on a batch of one image.
             drop_last=train and len(dataset) % cfg.batch_size == 1,
             num_workers=num_workers,

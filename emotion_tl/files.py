@@ -8,7 +8,9 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
+import numpy as np
 import torch
 from PIL import Image, ImageOps
 from torchvision.transforms.v2 import functional as TF
@@ -18,10 +20,17 @@ logger = logging.getLogger("emotion_tl")
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 # Files that operating systems and tools leave in photo folders.
 SYSTEM_FILES = {"thumbs.db", "desktop.ini", ".ds_store"}
+# Web pages embed 1x1 "tracking pixels" and tiny icons; nothing under this many pixels a side can
+# show a face, so such files are skipped rather than blown up to the network's input size.
+MIN_SIDE = 16
 
 
 class DataError(ValueError):
     """The data folder cannot be used as it is; the message says what to change."""
+
+
+class ImageTooSmall(ValueError):
+    """An image with a side under MIN_SIDE pixels (a web tracking pixel or an icon)."""
 
 
 @dataclass
@@ -75,8 +84,13 @@ def list_image_files(folder: Path, skipped: Skipped) -> list[Path]:
     # followlinks=False: a symlink loop cannot send the walk round forever.
     for root, dirs, files in os.walk(folder, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in dirs:
+            if (Path(root) / name).is_symlink():
+                # os.walk does not descend into it; say so rather than drop it silently.
+                skipped.add("linked folders (not followed)", Path(root) / name)
         for name in sorted(files):
             path = Path(root) / name
+            # "._name.jpg": macOS resource forks, left behind on USB sticks and in zip files.
             if name.lower() in SYSTEM_FILES or name.startswith("._"):
                 skipped.add("system files", path)
             elif name.startswith("."):
@@ -88,14 +102,28 @@ def list_image_files(folder: Path, skipped: Skipped) -> list[Path]:
     return found
 
 
-def load_image(path: Path) -> Image.Image:
-    """Open an image upright (EXIF orientation applied) in RGB."""
+def to_8_bit(image: Image.Image) -> Image.Image:
+    """Scale 16-bit and 32-bit grayscale to 8 bits (Pillow's own convert would clip at 255)."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        pixels = np.asarray(image).astype(np.float64).clip(0, 65535) / 257.0
+    elif image.mode == "F":
+        pixels = np.asarray(image).astype(np.float64)
+        pixels = pixels * 255.0 if pixels.max(initial=0.0) <= 1.0 else pixels
+    else:
+        return image
+    return Image.fromarray(np.rint(pixels).clip(0, 255).astype(np.uint8), mode="L")
+
+
+def load_image(path: Path | BinaryIO) -> Image.Image:
+    """Open an image upright (EXIF orientation applied) in 8-bit RGB."""
     with warnings.catch_warnings():
         # Pillow warns before its decompression-bomb error; the error is what we act on.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with Image.open(path) as image:
             image.seek(0)  # the first frame of an animation
             image = ImageOps.exif_transpose(image)
+            if min(image.size) < MIN_SIDE:
+                raise ImageTooSmall(f"{image.size[0]}x{image.size[1]} pixels")
             if image.mode in ("RGBA", "LA", "PA") or (
                 image.mode == "P" and "transparency" in image.info
             ):
@@ -103,38 +131,15 @@ def load_image(path: Path) -> Image.Image:
                 image = image.convert("RGBA")
                 background = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(background, image)
-            return image.convert("RGB")
+            return to_8_bit(image).convert("RGB")
 
 
-def decode_image(path: Path, resize_size: int) -> torch.Tensor:
-    """Decode `path` to a uint8 (3, H, W) tensor whose shorter side is `resize_size`."""
+def decode_image(path: Path | BinaryIO, resize_size: int) -> torch.Tensor:
+    """Decode `path` (a file name or an open binary file) to uint8 (3, H, W), shorter side
+    `resize_size`."""
     image = load_image(path)
     tensor = TF.pil_to_tensor(image)
     return TF.resize(tensor, [resize_size], antialias=True)
-
-
-def decode_images(
-    paths: list[Path], resize_size: int, skipped: Skipped
-) -> tuple[list[Path], list[torch.Tensor]]:
-    """Decode every file once; files that fail go to `skipped` with their reason."""
-    from tqdm.auto import tqdm
-
-    kept, images = [], []
-    for path in tqdm(
-        paths, desc="Decoding images", unit="img", leave=False, disable=len(paths) < 50
-    ):
-        try:
-            if path.stat().st_size == 0:
-                raise ValueError("empty file")
-            images.append(decode_image(path, resize_size))
-            kept.append(path)
-        except Image.DecompressionBombError:
-            skipped.add("images too large to decode safely", path)
-        except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as error:
-            reason = "empty files" if str(error) == "empty file" else "unreadable or broken images"
-            logger.debug("skipping %s: %s", path, error)
-            skipped.add(reason, path)
-    return kept, images
 
 
 def count_by_label(labels: list[str]) -> dict[str, int]:

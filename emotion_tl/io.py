@@ -1,14 +1,19 @@
-"""Crash-safe writes: a reader sees the old file or the new one, never half of one."""
+"""Crash-safe writes (a reader sees the old file or the new one, never half of one), and checks
+that the output folder can take them."""
 
 from __future__ import annotations
 
 import io
+import logging
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+logger = logging.getLogger("emotion_tl")
 
 
 def write_atomic(path: Path, data: bytes) -> None:
@@ -39,3 +44,42 @@ def save_figure_atomic(figure, path: Path, **kwargs: Any) -> None:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", bbox_inches="tight", **kwargs)
     write_atomic(path, buffer.getvalue())
+
+
+def check_writable(directory: Path) -> None:
+    """Fail before training if outputs cannot be written to `directory`."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write_test_"):
+            pass
+    except OSError as error:
+        raise OSError(
+            f"cannot write to checkpoint_dir '{directory}' ({error.strerror or error}). "
+            "Pass --checkpoint_dir with a folder you can write to."
+        ) from error
+
+
+def estimate_output_bytes(approaches: int) -> int:
+    """Disk space a run may need at its peak: per approach a best and a final checkpoint, one
+    being rewritten (the atomic write holds old and new), an interrupted one with Adam's two
+    moments, and the figures."""
+    model_bytes = 25_557_032 * 4  # ResNet50's parameters in fp32
+    return approaches * (6 * model_bytes + 5_000_000)
+
+
+def check_free_space(directory: Path, needed: int) -> None:
+    """Fail before training if `directory`'s disk has less than `needed` bytes free."""
+    free = shutil.disk_usage(directory).free
+    if free < needed:
+        raise OSError(
+            f"checkpoint_dir '{directory}' has {free / 1e6:,.0f} MB free; a run needs about "
+            f"{needed / 1e6:,.0f} MB for its checkpoints. Free some space or pass --checkpoint_dir "
+            "on another disk."
+        )
+
+
+def remove_stale_temporaries(directory: Path) -> None:
+    """Delete half-written files a killed run left behind (io.write_atomic's `.name.*.tmp`)."""
+    for path in directory.glob(".*.tmp"):
+        logger.info("Removing %s, left by an interrupted write", path.name)
+        path.unlink(missing_ok=True)

@@ -15,7 +15,8 @@ from torchvision.transforms import v2
 
 from emotion_tl.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 from emotion_tl.evaluate import make_predictions_table
-from emotion_tl.files import IMAGE_EXTENSIONS, DataError, Skipped, decode_images, list_image_files
+from emotion_tl.files import IMAGE_EXTENSIONS, DataError, Skipped, list_image_files
+from emotion_tl.scan import decode_images
 
 logger = logging.getLogger("emotion_tl")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from emotion_tl.checkpoint import make_checkpoint, save_checkpoint
+from emotion_tl.balance import make_class_weights, resolve_balance
+from emotion_tl.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.data import PreparedData, make_loaders, prepare_data, save_split
 from emotion_tl.device import (
@@ -23,11 +24,26 @@ from emotion_tl.device import (
 )
 from emotion_tl.evaluate import make_predictions_table
 from emotion_tl.features import FeatureHead, make_feature_loaders
-from emotion_tl.io import save_figure_atomic, write_atomic
+from emotion_tl.io import (
+    check_free_space,
+    check_writable,
+    estimate_output_bytes,
+    remove_stale_temporaries,
+    save_figure_atomic,
+    write_atomic,
+)
 from emotion_tl.metrics import compute_accuracy, make_confusion_table
 from emotion_tl.model import build_model, count_trainable, make_param_groups
 from emotion_tl.plots import plot_confusion_matrix, plot_history
-from emotion_tl.train import fit, predict_probabilities
+from emotion_tl.resume import (
+    TrainingInterrupted,
+    catch_stop_signals,
+    check_same_split,
+    compare_configs,
+    load_interrupted,
+)
+from emotion_tl.scan import make_data_report
+from emotion_tl.train import TrainState, fit, predict_probabilities
 
 logger = logging.getLogger("emotion_tl")
 
@@ -64,19 +80,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def check_writable(directory: Path) -> None:
-    """Fail before training if outputs cannot be written to `directory`."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write_test_"):
-            pass
-    except OSError as error:
-        raise OSError(
-            f"cannot write to checkpoint_dir '{directory}' ({error.strerror}). "
-            "Pass --checkpoint_dir with a folder you can write to."
-        ) from error
-
-
 def load_backbone_weights(cfg: Config) -> Pretrained:
     """ImageNet weights as the config asks, or random initialisation with --no_pretrained."""
     if not cfg.pretrained:
@@ -97,9 +100,18 @@ def is_better(stats: dict[str, float], best: dict[str, float] | None) -> bool:
 
 
 def train_approach(
-    cfg: Config, approach: str, data: PreparedData, pretrained: Pretrained, out_dir: Path
+    cfg: Config,
+    approach: str,
+    data: PreparedData,
+    pretrained: Pretrained,
+    out_dir: Path,
+    stop: threading.Event | None = None,
 ) -> ApproachResult:
-    """Train one approach, keep its best and final checkpoints, and write its figures and tables."""
+    """Train one approach, keep its best and final checkpoints, and write its figures and tables.
+
+    When `stop` is set, save an interrupted checkpoint and raise TrainingInterrupted; with
+    `cfg.resume`, continue from such a checkpoint.
+    """
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
     seed_everything(cfg.seed)
@@ -126,6 +138,7 @@ def train_approach(
         "confusion_csv": out_dir / f"{prefix}_confusion_matrix.csv",
         "confusion_png": out_dir / f"{prefix}_confusion_matrix.png",
         "predictions_csv": out_dir / f"{prefix}_test_predictions.csv",
+        "interrupted": out_dir / f"{prefix}_interrupted.pt",
     }
     logger.info(
         "Approach %s: %s trainable parameters, device %s, precision %s",
@@ -151,17 +164,39 @@ def train_approach(
             kind=kind,
         )
 
-    history: list[dict[str, float]] = []
+    state = TrainState()
     best: dict = {"stats": None, "state": None}
     reset_peak_memory(device)
+    if cfg.resume and paths["interrupted"].is_file():
+        saved, state = load_interrupted(paths["interrupted"], cfg.to_dict())
+        model.load_state_dict(saved["state_dict"])
+        if state.history:  # the best epoch so far, to compare the coming ones against
+            best_saved = load_checkpoint(paths["best"])
+            best["stats"], best["state"] = best_saved["metrics"], best_saved["state_dict"]
+        logger.info("Resuming %s at epoch %d, step %d", prefix, state.epoch, state.step)
+    elif cfg.resume:
+        logger.warning(
+            "No %s to resume from; training %s from the start.", paths["interrupted"], prefix
+        )
+    history = state.history  # fit appends each finished epoch
 
     def on_epoch_end(stats: dict[str, float], _: torch.nn.Module) -> None:
-        history.append(stats)
+        # `model`, not fit's argument: with cached features fit trains the head alone.
         if is_better(stats, best["stats"]):
             best["stats"] = stats
             best["state"] = {k: v.detach().clone() for k, v in model.state_dict().items()}
             save_checkpoint(checkpoint("best", stats["epoch"], stats, history), paths["best"])
 
+    train_labels = data.labels()[data.indices("train")]
+    counts = {name: int((train_labels == i).sum()) for i, name in enumerate(data.class_names)}
+    balance = resolve_balance(cfg.balance, counts)
+    if balance == "sampler" and net is not model:
+        # Cached features come in a fixed per-epoch order; weight the loss instead of resampling.
+        logger.info("Balancing %s with class weights (cached features cannot be resampled)", prefix)
+        balance = "weights"
+    class_weights = None
+    if balance == "weights":
+        class_weights = make_class_weights(train_labels, len(data.class_names))
     fit(
         net,
         loaders["train"],
@@ -174,7 +209,17 @@ def train_approach(
         precision=precision,
         on_epoch_end=on_epoch_end,
         progress_desc=prefix,
+        class_weights=class_weights,
+        state=state,
+        stop=stop,
     )
+    if state.stopped:
+        epoch = len(history)
+        metrics = history[-1] if history else {}
+        interrupted = checkpoint("interrupted", epoch, metrics, history)
+        save_checkpoint(interrupted | {"resume": state.to_dict()}, paths["interrupted"])
+        write_atomic(paths["history_csv"], pd.DataFrame(history).to_csv(index=False).encode())
+        raise TrainingInterrupted(getattr(stop, "signum", 2), paths["interrupted"])
 
     # The final model first, then the best one, each scored on the untouched test split.
     final_probabilities, test_labels = predict_probabilities(
@@ -206,6 +251,7 @@ def train_approach(
     save_figure_atomic(plot_confusion_matrix(table, title), paths["confusion_png"])
     write_atomic(paths["history_csv"], pd.DataFrame(history).to_csv(index=False).encode())
     save_figure_atomic(plot_history(history, prefix), paths["history_png"])
+    paths.pop("interrupted").unlink(missing_ok=True)  # finished: nothing left to resume
     return ApproachResult(
         approach=approach,
         trainable_params=trainable,
@@ -220,26 +266,69 @@ def train_approach(
     )
 
 
+def load_result(cfg: Config, approach: str, out_dir: Path) -> ApproachResult | None:
+    """The result of an approach a resumed run had already finished, from its checkpoints."""
+    prefix = OUTPUT_PREFIX[approach]
+    paths = {kind: out_dir / f"{prefix}_{kind}.pt" for kind in ("best", "final")}
+    if (out_dir / f"{prefix}_interrupted.pt").exists() or not all(
+        p.is_file() for p in paths.values()
+    ):
+        return None
+    best, final = load_checkpoint(paths["best"]), load_checkpoint(paths["final"])
+    if compare_configs(final["config"], cfg.to_dict()):
+        return None  # finished with other settings: train it again
+    model = build_model(len(final["class_names"]))
+    backbone_lr, head_lr = cfg.lr_for(approach)
+    make_param_groups(model, approach, backbone_lr=backbone_lr, head_lr=head_lr)
+    logger.info("%s finished before the interruption; using its saved results", prefix)
+    return ApproachResult(
+        approach=approach,
+        trainable_params=count_trainable(model),
+        best_epoch=int(best["epoch"]),
+        best_val_acc=best["metrics"]["val_acc"],
+        test_acc=best["metrics"]["test_acc"],
+        final_test_acc=final["metrics"]["test_acc"],
+        seconds_per_epoch=float(np.mean([row["seconds"] for row in final["history"]])),
+        peak_memory_mb=float(best["metrics"].get("peak_memory_mb", float("nan"))),
+        history=final["history"],
+        outputs=paths,
+    )
+
+
 def prepare_run(cfg: Config) -> tuple[PreparedData, Pretrained]:
     """Everything before training: check the output folder, prepare and split data, load weights."""
     out_dir = Path(cfg.checkpoint_dir)
     check_writable(out_dir)
+    check_free_space(out_dir, estimate_output_bytes(len(cfg.approaches)))
+    remove_stale_temporaries(out_dir)
     data = prepare_data(cfg)
-    counts = data.table.groupby(["label", "split"]).size().unstack(fill_value=0)
-    logger.info("Images per category and split:\n%s", counts.reindex(data.class_names).to_string())
-    save_split(data.table, out_dir)
+    logger.info(
+        "%s",
+        make_data_report(data.table, data.class_names, data.skipped, data.duplicates, cfg.balance),
+    )
+    if cfg.resume:
+        check_same_split(data.table, out_dir)
+    else:
+        save_split(data.table, out_dir)
     pretrained = load_backbone_weights(cfg)
     logger.info("Backbone weights: %s", pretrained.source)
     return data, pretrained
 
 
 def run_experiment(cfg: Config) -> list[ApproachResult]:
-    """What `python -m emotion_tl` does: check, prepare, train each approach, write outputs."""
+    """What `python -m emotion_tl` does: check, prepare, train each approach, write outputs.
+
+    Ctrl-C or SIGTERM during training saves an interrupted checkpoint and raises
+    TrainingInterrupted; `cfg.resume` continues from it.
+    """
     data, pretrained = prepare_run(cfg)
     out_dir = Path(cfg.checkpoint_dir)
-    results = [
-        train_approach(cfg, approach, data, pretrained, out_dir) for approach in cfg.approaches
-    ]
+    results = []
+    # Signals stop training gracefully only while it runs; elsewhere they act as usual.
+    with catch_stop_signals() as stop:
+        for approach in cfg.approaches:
+            done = load_result(cfg, approach, out_dir) if cfg.resume else None
+            results.append(done or train_approach(cfg, approach, data, pretrained, out_dir, stop))
     if len(results) == 2:
         from emotion_tl.report import write_comparison_report
 

@@ -20,10 +20,18 @@ from emotion_tl.train import predict_probabilities
 
 def make_example_checkpoint(model, stride_in_1x1=False):
     return make_checkpoint(
-        model, class_names=["circle", "square"], config=Config(image_size=32).to_dict(),
-        approach="finetuning", weights_source="none", stride_in_1x1=stride_in_1x1, epoch=3,
-        metrics={"val_acc": 0.5}, history=[{"epoch": 1.0, "val_acc": 0.5}], device="cpu",
-        precision="fp32", kind="best",
+        model,
+        class_names=["circle", "square"],
+        config=Config(image_size=32).to_dict(),
+        approach="finetuning",
+        weights_source="none",
+        stride_in_1x1=stride_in_1x1,
+        epoch=3,
+        metrics={"val_acc": 0.5},
+        history=[{"epoch": 1.0, "val_acc": 0.5}],
+        device="cpu",
+        precision="fp32",
+        kind="best",
     )
 
 
@@ -79,4 +87,3 @@ def test_other_architecture_or_inconsistent_classes_are_refused(tmp_path):
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         load_checkpoint(tmp_path / "none.pt")
-

@@ -12,22 +12,51 @@ from emotion_tl.predict import predict_paths
 from emotion_tl.weights import WeightsUnavailableError
 
 OUTPUTS = [
-    "frozen_weights_best.pt", "frozen_weights_final.pt", "finetuning_best.pt",
-    "finetuning_final.pt", "frozen_weights_history.png", "finetuning_history.png",
-    "frozen_weights_history.csv", "finetuning_history.csv",
-    "frozen_weights_confusion_matrix.png", "frozen_weights_confusion_matrix.csv",
-    "finetuning_confusion_matrix.png", "finetuning_confusion_matrix.csv", "split.csv",
-    "frozen_weights_test_predictions.csv", "finetuning_test_predictions.csv",
-    "comparison.csv", "comparison.json", "comparison.md", "comparison.png",
-    "mistakes.png", "gradcam.png",
+    "frozen_weights_best.pt",
+    "frozen_weights_final.pt",
+    "finetuning_best.pt",
+    "finetuning_final.pt",
+    "frozen_weights_history.png",
+    "finetuning_history.png",
+    "frozen_weights_history.csv",
+    "finetuning_history.csv",
+    "frozen_weights_confusion_matrix.png",
+    "frozen_weights_confusion_matrix.csv",
+    "finetuning_confusion_matrix.png",
+    "finetuning_confusion_matrix.csv",
+    "split.csv",
+    "frozen_weights_test_predictions.csv",
+    "finetuning_test_predictions.csv",
+    "comparison.csv",
+    "comparison.json",
+    "comparison.md",
+    "comparison.png",
+    "mistakes.png",
+    "gradcam.png",
     "feature_cache",  # the frozen approach's backbone features (emotion_tl.features)
+    ".scan_cache.json",
 ]
 
 
 def args_for(cfg, *extra):
-    return ["--data_dir", cfg.data_dir, "--checkpoint_dir", cfg.checkpoint_dir,
-            "--categories", *cfg.categories, "--epochs", "2", "--batch_size", "8",
-            "--image_size", "32", "--device", "cpu", "--no_pretrained", *extra]
+    return [
+        "--data_dir",
+        cfg.data_dir,
+        "--checkpoint_dir",
+        cfg.checkpoint_dir,
+        "--categories",
+        *cfg.categories,
+        "--epochs",
+        "2",
+        "--batch_size",
+        "8",
+        "--image_size",
+        "32",
+        "--device",
+        "cpu",
+        "--no_pretrained",
+        *extra,
+    ]
 
 
 def test_both_approaches_write_every_output(tiny_config, tmp_path, capsys):
@@ -120,7 +149,19 @@ def test_help_lists_the_original_options(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for option in ("--data_dir", "--categories", "--approach", "--epochs", "--batch_size",
-                   "--learning_rate", "--device", "--checkpoint_dir", "--seed", "--image_size",
-                   "--num_workers", "--no_pretrained", "--weights"):
+    for option in (
+        "--data_dir",
+        "--categories",
+        "--approach",
+        "--epochs",
+        "--batch_size",
+        "--learning_rate",
+        "--device",
+        "--checkpoint_dir",
+        "--seed",
+        "--image_size",
+        "--num_workers",
+        "--no_pretrained",
+        "--weights",
+    ):
         assert option in text

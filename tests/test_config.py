@@ -16,8 +16,21 @@ def test_command_line_defaults_match_the_config():
 
 
 def test_command_line_options_reach_the_config():
-    cfg = parse(["--categories", "angry", "sad", "happy", "--epochs", "3", "--no_pretrained",
-                 "--learning_rate", "0.0005", "--approach", "frozen"])
+    cfg = parse(
+        [
+            "--categories",
+            "angry",
+            "sad",
+            "happy",
+            "--epochs",
+            "3",
+            "--no_pretrained",
+            "--learning_rate",
+            "0.0005",
+            "--approach",
+            "frozen",
+        ]
+    )
     assert cfg.categories == ("angry", "sad", "happy")
     assert (cfg.epochs, cfg.pretrained, cfg.learning_rate) == (3, False, 0.0005)
     assert cfg.approaches == ("frozen",)

@@ -1,4 +1,3 @@
-
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -52,8 +51,16 @@ def fit_tiny(cfg, approach, epochs=2):
     loaders = make_loaders(data, cfg)
     model = build_model(len(cfg.categories))
     backbone_lr, head_lr = cfg.lr_for(approach)
-    history = fit(model, loaders["train"], loaders["val"], approach=approach, epochs=epochs,
-                  backbone_lr=backbone_lr, head_lr=head_lr, device=torch.device("cpu"))
+    history = fit(
+        model,
+        loaders["train"],
+        loaders["val"],
+        approach=approach,
+        epochs=epochs,
+        backbone_lr=backbone_lr,
+        head_lr=head_lr,
+        device=torch.device("cpu"),
+    )
     return model, history
 
 
@@ -82,12 +89,23 @@ def test_loss_falls_when_overfitting_a_tiny_set(tiny_config):
     # 8 images, no augmentation, one batch per epoch: the network must memorise them.
     data = prepare_data(tiny_config)
     index = data.indices("train")[:8]
-    dataset = ImageDataset([data.images[i] for i in index], data.labels()[index].tolist(),
-                           build_transforms(32, train=False))
+    dataset = ImageDataset(
+        [data.images[i] for i in index],
+        data.labels()[index].tolist(),
+        build_transforms(32, train=False),
+    )
     loader = DataLoader(dataset, batch_size=8)
     torch.manual_seed(0)
-    history = fit(build_model(2), loader, loader, approach="finetuning", epochs=12,
-                  backbone_lr=1e-3, head_lr=1e-3, device=torch.device("cpu"))
+    history = fit(
+        build_model(2),
+        loader,
+        loader,
+        approach="finetuning",
+        epochs=12,
+        backbone_lr=1e-3,
+        head_lr=1e-3,
+        device=torch.device("cpu"),
+    )
     losses = [row["train_loss"] for row in history]
     assert losses[-1] < 0.25 * losses[0], losses
     assert history[-1]["train_acc"] == 1.0

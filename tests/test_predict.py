@@ -7,9 +7,10 @@ from torch.utils.data import DataLoader
 from emotion_tl.checkpoint import CheckpointError, make_checkpoint, save_checkpoint
 from emotion_tl.config import Config
 from emotion_tl.data import ImageDataset, build_transforms, resize_size_for
-from emotion_tl.files import DataError, Skipped, decode_images, list_image_files
+from emotion_tl.files import DataError, Skipped, list_image_files
 from emotion_tl.model import build_model
 from emotion_tl.predict import load_predictor, predict_paths, predict_tensors
+from emotion_tl.scan import decode_images
 from emotion_tl.train import predict_probabilities
 
 

@@ -1,0 +1,113 @@
+"""Stop cleanly on Ctrl-C or SIGTERM, and continue an interrupted run (--resume)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from emotion_tl.checkpoint import CheckpointError, load_checkpoint
+from emotion_tl.data import SPLIT_FILE
+from emotion_tl.files import DataError
+from emotion_tl.train import TrainState
+
+logger = logging.getLogger("emotion_tl")
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# Settings that may differ between an interrupted run and its resumption: they change where and
+# how fast it runs, not what it computes.
+MAY_DIFFER = {"resume", "device", "num_workers"}
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on a signal after saving its state; `exit_status` is 128 + signal."""
+
+    def __init__(self, signum: int, path: Path) -> None:
+        self.signum, self.path = signum, path
+        name = signal.Signals(signum).name
+        super().__init__(
+            f"{name}: training stopped after the current step; saved '{path}' and the history so "
+            "far. Continue with the same command plus --resume."
+        )
+
+    @property
+    def exit_status(self) -> int:
+        return 128 + self.signum  # the shell's convention: 130 for SIGINT, 143 for SIGTERM
+
+
+class StopRequest(threading.Event):
+    """Set by the first SIGINT/SIGTERM; remembers which signal it was."""
+
+    signum: int = signal.SIGINT
+
+
+@contextlib.contextmanager
+def catch_stop_signals() -> Iterator[StopRequest]:
+    """While inside, the first SIGINT/SIGTERM sets the yielded event instead of killing the
+    process; a second one interrupts at once. Handlers are restored on leaving."""
+    stop = StopRequest()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop  # only the main thread may install handlers; signals then act as usual
+        return
+
+    def handle(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.signum = signum
+        stop.set()
+        logger.warning(
+            "%s received: stopping after the current step (send it again to stop at once).",
+            signal.Signals(signum).name,
+        )
+
+    previous = {signum: signal.signal(signum, handle) for signum in STOP_SIGNALS}
+    try:
+        yield stop
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def compare_configs(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The settings, other than MAY_DIFFER, whose values differ: 'name: saved -> current'."""
+    names = sorted((set(saved) | set(current)) - MAY_DIFFER)
+    return [
+        f"{name}: {saved.get(name)!r} -> {current.get(name)!r}"
+        for name in names
+        if saved.get(name) != current.get(name)
+    ]
+
+
+def check_same_split(table: pd.DataFrame, checkpoint_dir: Path) -> None:
+    """Fail unless `checkpoint_dir/split.csv` holds exactly this split (same files, labels)."""
+    path = checkpoint_dir / SPLIT_FILE
+    if not path.is_file():
+        raise DataError(f"cannot resume: '{path}' is missing, so the split is unknown.")
+    saved = pd.read_csv(path, dtype=str, keep_default_na=False)
+    if not saved.equals(table.astype(str).reset_index(drop=True)):
+        raise DataError(
+            f"cannot resume: the images no longer give the split saved in '{path}' (files were "
+            "added, removed or changed, or the seed or split fractions differ). Restore them, or "
+            "start a new run without --resume."
+        )
+
+
+def load_interrupted(path: Path, config: dict[str, Any]) -> tuple[dict[str, Any], TrainState]:
+    """The interrupted checkpoint at `path` and the TrainState to continue from."""
+    checkpoint = load_checkpoint(path)
+    if checkpoint.get("kind") != "interrupted" or "resume" not in checkpoint:
+        raise CheckpointError(f"'{path}' is not an interrupted-run checkpoint.")
+    differences = compare_configs(checkpoint["config"], config)
+    if differences:
+        raise CheckpointError(
+            f"cannot resume from '{path}': settings differ from the interrupted run ("
+            + "; ".join(differences)
+            + "). Pass the same options as that run."
+        )
+    return checkpoint, TrainState(**checkpoint["resume"])

@@ -1,0 +1,222 @@
+"""Check every listed file once (decode, hash, remember the verdict), find duplicates, report."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import PIL
+import torch
+from PIL import Image
+
+from emotion_tl.balance import compute_imbalance, resolve_balance
+from emotion_tl.files import MIN_SIDE, ImageTooSmall, Skipped, decode_image
+from emotion_tl.io import write_atomic
+
+logger = logging.getLogger("emotion_tl")
+
+SCAN_CACHE_FILE = ".scan_cache.json"
+CACHE_VERSION = 1
+# Reasons a listed image file is left out (files.py adds the reasons for non-image files).
+EMPTY = "empty files"
+UNREADABLE = "files that cannot be read (permissions, broken links, link loops)"
+BROKEN = "broken or non-image files (truncated downloads, web pages saved as .jpg)"
+TOO_LARGE = "images too large to decode safely (Pillow's decompression-bomb limit)"
+TOO_SMALL = f"images under {MIN_SIDE} px a side (icons, web tracking pixels)"
+CROSS_CATEGORY = "the same image in two or more categories (its label is unknowable)"
+
+
+@dataclass
+class Scan:
+    """The usable files, their decoded images and content hashes, row-aligned."""
+
+    paths: list[Path] = field(default_factory=list)
+    images: list[torch.Tensor] = field(default_factory=list)
+    hashes: list[str] = field(default_factory=list)
+
+
+class ScanCache:
+    """Verdicts from earlier runs, keyed by path relative to data_dir, size and mtime."""
+
+    def __init__(self, path: Path | None, data_dir: Path) -> None:
+        self.path, self.data_dir = path, str(data_dir.resolve())
+        self.entries: dict[str, dict] = {}
+        self.stamp = {
+            "version": CACHE_VERSION,
+            "pillow": PIL.__version__,
+            "max_image_pixels": Image.MAX_IMAGE_PIXELS,
+            "min_side": MIN_SIDE,
+            "data_dir": self.data_dir,
+        }
+        if path is not None and path.is_file():
+            try:
+                saved = json.loads(path.read_text())
+                if saved.get("stamp") == self.stamp:
+                    self.entries = saved["files"]
+            except (OSError, ValueError, KeyError, TypeError):
+                logger.debug("ignoring an unreadable scan cache at %s", path)
+
+    def lookup(self, name: str, size: int, mtime_ns: int) -> dict | None:
+        entry = self.entries.get(name)
+        if entry and entry["size"] == size and entry["mtime_ns"] == mtime_ns:
+            return entry
+        return None
+
+    def record(self, name: str, size: int, mtime_ns: int, sha1: str | None, reason: str | None):
+        self.entries[name] = {"size": size, "mtime_ns": mtime_ns, "sha1": sha1, "reason": reason}
+
+    def save(self, seen: set[str]) -> None:
+        """Write the verdicts for files still present (atomically; a failure only warns)."""
+        if self.path is None:
+            return
+        # Keep other categories' verdicts too, but forget files that are gone.
+        root = Path(self.data_dir)
+        files = {
+            name: entry
+            for name, entry in self.entries.items()
+            if name in seen or (root / name).exists()
+        }
+        try:
+            write_atomic(self.path, json.dumps({"stamp": self.stamp, "files": files}).encode())
+        except OSError as error:
+            logger.warning("could not save the scan cache %s (%s)", self.path, error)
+
+
+def check_file(data: bytes, resize_size: int) -> tuple[torch.Tensor | None, str | None]:
+    """Decode a file's bytes: (image, None) when usable, else (None, the reason to skip it)."""
+    if not data:
+        return None, EMPTY
+    try:
+        return decode_image(io.BytesIO(data), resize_size), None
+    except Image.DecompressionBombError:
+        return None, TOO_LARGE
+    except ImageTooSmall:
+        return None, TOO_SMALL
+    except (OSError, ValueError, SyntaxError, Image.UnidentifiedImageError) as error:
+        logger.debug("cannot decode: %s", error)
+        return None, BROKEN
+
+
+def decode_images(
+    paths: list[Path], resize_size: int, skipped: Skipped
+) -> tuple[list[Path], list[torch.Tensor]]:
+    """Decode files without a cache (new images to predict); bad ones go to `skipped`."""
+    kept, images = [], []
+    for path in paths:
+        try:
+            image, reason = check_file(path.read_bytes(), resize_size)
+        except OSError:
+            image, reason = None, UNREADABLE
+        if image is None:
+            skipped.add(reason, path)
+        else:
+            kept.append(path)
+            images.append(image)
+    return kept, images
+
+
+def scan_images(
+    paths: list[Path], data_dir: Path, resize_size: int, skipped: Skipped, cache: ScanCache
+) -> Scan:
+    """Decode and hash every file once; files cached as bad are skipped without opening them."""
+    from tqdm.auto import tqdm
+
+    scan, seen = Scan(), set()
+    for path in tqdm(
+        paths, desc="Checking images", unit="img", leave=False, disable=len(paths) < 50
+    ):
+        name = path.relative_to(data_dir).as_posix()
+        seen.add(name)
+        try:
+            stat = path.stat()
+            entry = cache.lookup(name, stat.st_size, stat.st_mtime_ns)
+            if entry is not None and entry["reason"] is not None:
+                skipped.add(entry["reason"], path)
+                continue
+            data = path.read_bytes()
+        except OSError as error:
+            logger.debug("cannot read %s: %s", path, error)
+            skipped.add(UNREADABLE, path)
+            continue
+        image, reason = check_file(data, resize_size)
+        sha1 = entry["sha1"] if entry is not None else hashlib.sha1(data).hexdigest()
+        cache.record(
+            name, stat.st_size, stat.st_mtime_ns, sha1 if image is not None else None, reason
+        )
+        if image is None:
+            skipped.add(reason, path)
+            continue
+        scan.paths.append(path)
+        scan.images.append(image)
+        scan.hashes.append(sha1)
+    cache.save(seen)
+    return scan
+
+
+@dataclass
+class Duplicates:
+    """Byte-identical files: across categories (left out) and within one (kept, one split)."""
+
+    across: list[list[str]] = field(default_factory=list)
+    within: list[list[str]] = field(default_factory=list)
+
+
+def find_duplicates(files: list[str], labels: list[str], hashes: list[str]) -> Duplicates:
+    """Group identical files (relative names) by whether their categories agree."""
+    by_hash: dict[str, list[int]] = defaultdict(list)
+    for index, sha1 in enumerate(hashes):
+        by_hash[sha1].append(index)
+    duplicates = Duplicates()
+    for members in by_hash.values():
+        if len(members) < 2:
+            continue
+        names = [files[i] for i in members]
+        if len({labels[i] for i in members}) > 1:
+            duplicates.across.append(names)
+        else:
+            duplicates.within.append(names)
+    return duplicates
+
+
+def make_data_report(
+    table: pd.DataFrame,
+    class_names: list[str],
+    skipped: Skipped,
+    duplicates: Duplicates,
+    balance: str,
+    examples: int = 3,
+) -> str:
+    """The short text printed before training: images per category and split, imbalance,
+    skipped files by reason, duplicates."""
+    counts = table.groupby(["label", "split"]).size().unstack(fill_value=0)
+    counts = counts.reindex(index=class_names, columns=["train", "val", "test"], fill_value=0)
+    counts["total"] = counts.sum(axis=1)
+    lines = [f"Data: {len(table)} images in {len(class_names)} categories", counts.to_string()]
+    train_counts = counts["train"].to_dict()
+    ratio = compute_imbalance(train_counts)
+    method = resolve_balance(balance, train_counts)
+    how = {
+        "none": "no correction",
+        "weights": "class-weighted loss",
+        "sampler": "balanced sampling",
+    }[method]
+    lines.append(f"Imbalance (largest/smallest training category): {ratio:.2f} -> {how}")
+    if skipped.total():
+        lines.append(f"Skipped {skipped.total()} file(s):\n{skipped.summary(examples)}")
+    else:
+        lines.append("Skipped: none")
+    for title, groups in (
+        ("identical images in two categories, left out", duplicates.across),
+        ("sets of identical images within a category, kept in one split", duplicates.within),
+    ):
+        if groups:
+            shown = "; ".join(" = ".join(names) for names in groups[:examples])
+            more = "; ..." if len(groups) > examples else ""
+            lines.append(f"{len(groups)} {title}: {shown}{more}")
+    return "\n".join(lines)
