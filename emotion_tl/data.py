@@ -138,6 +138,26 @@ def make_split(
     return split_by_category(labels, [groups[f] for f in files], cfg)
 
 
+def choose_subset(
+    found: list[Path], count: int, data_dir: Path, identities: dict[str, str], seed: int
+) -> list[Path]:
+    """A seeded subset of one category; with known identities, the same people in every category.
+
+    Choosing people rather than files keeps an identity split balanced on a subset: each person
+    chosen brings one image of every category, as in the full bundled set.
+    """
+    rng = np.random.default_rng(seed)
+    names = [p.relative_to(data_dir).as_posix() for p in found]
+    if identities and all(n in identities for n in names):
+        people = sorted(set(identities.values()))
+        rank = {person: i for i, person in enumerate(rng.permutation(people))}
+        order = sorted(range(len(found)), key=lambda i: (rank[identities[names[i]]], names[i]))
+        keep = sorted(order[:count])
+    else:
+        keep = np.sort(rng.choice(len(found), count, replace=False))
+    return [found[i] for i in keep]
+
+
 def prepare_data(cfg: Config) -> PreparedData:
     """Scan, check, decode and split the configured categories (errors before any training).
 
@@ -148,12 +168,12 @@ def prepare_data(cfg: Config) -> PreparedData:
     check_data_dir(data_dir, cfg.categories)
     skipped = Skipped()
     paths, labels = [], []
-    rng = np.random.default_rng(cfg.seed)
+    identities = read_groups(data_dir)
     for category in cfg.categories:
         found = list_image_files(data_dir / category, skipped)
-        if cfg.max_images_per_category is not None and len(found) > cfg.max_images_per_category:
-            keep = np.sort(rng.choice(len(found), cfg.max_images_per_category, replace=False))
-            found = [found[i] for i in keep]
+        limit = cfg.max_images_per_category
+        if limit is not None and len(found) > limit:
+            found = choose_subset(found, limit, data_dir, identities, cfg.seed)
         paths += found
         labels += [category] * len(found)
 

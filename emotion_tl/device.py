@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import sys
 
 import torch
 
 logger = logging.getLogger("emotion_tl")
+
+
+@functools.cache
+def warn_once(message: str) -> None:
+    """Log a warning the first time only: a run resolves its device once per approach."""
+    logger.warning(message)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -20,12 +27,10 @@ def resolve_device(name: str) -> torch.device:
             return torch.device("mps")
         return torch.device("cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        logger.warning(
-            "CUDA is not available here; using the CPU instead (--device cpu hides this)."
-        )
+        warn_once("CUDA is not available here; using the CPU instead (--device cpu hides this).")
         return torch.device("cpu")
     if name == "mps" and not torch.backends.mps.is_available():
-        logger.warning("MPS is not available here; using the CPU instead.")
+        warn_once("MPS is not available here; using the CPU instead.")
         return torch.device("cpu")
     return torch.device(name)
 

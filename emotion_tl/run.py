@@ -353,6 +353,6 @@ def summarize(results: list[ApproachResult]) -> pd.DataFrame:
             "trainable params": [f"{r.trainable_params:,}" for r in results],
             "best val acc": [round(r.best_val_acc, 3) for r in results],
             "test acc": [round(r.test_acc, 3) for r in results],
-            "s/epoch": [round(r.seconds_per_epoch, 1) for r in results],
+            "s/epoch": [f"{r.seconds_per_epoch:.2g}" for r in results],
         }
     )

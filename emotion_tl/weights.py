@@ -196,7 +196,7 @@ def load_pretrained_weights(
         found = load_torchvision_weights(allow_download, failures) or load_keras_weights(failures)
     if found is None:
         raise WeightsUnavailableError(describe_ways_to_supply(failures))
-    logger.info("ImageNet weights: %s", found.source)
+    logger.debug("ImageNet weights: %s", found.source)  # callers report the source
     return found
 
 

@@ -142,3 +142,16 @@ def test_train_transform_augments_and_eval_transform_does_not(tiny_config):
     assert not torch.equal(train(image), train(image))
     assert torch.equal(evaluation(image), evaluation(image))
     assert np.isfinite(evaluation(image).numpy()).all()
+
+
+def test_subset_of_a_dataset_with_identities_takes_the_same_people(tiny_config, image_dir):
+    files = sorted(p.relative_to(image_dir).as_posix() for p in image_dir.rglob("*.png"))
+    identities = [f"id{f.split('_')[-1][:3]}" for f in files]  # image k of each category: person k
+    pd.DataFrame({"file": files, "identity": identities}).to_csv(image_dir / "metadata.csv")
+    table = prepare_data(dataclasses.replace(tiny_config, max_images_per_category=6)).table
+    people = table["file"].str.extract(r"_(\d+)\.png")[0]
+    circle, square = (people[table["label"] == c].tolist() for c in ("circle", "square"))
+    assert circle == square
+    # Whole people per split, and so the same number of each category in every split.
+    counts = table.groupby(["split", "label"]).size().unstack()
+    assert (counts["circle"] == counts["square"]).all()
