@@ -222,8 +222,18 @@ def save_split(table: pd.DataFrame, checkpoint_dir: Path) -> Path:
     return path
 
 
-def build_transforms(image_size: int, *, train: bool) -> v2.Compose:
-    """uint8 (3, H, W) tensor -> normalised float tensor; augmentation only when `train`."""
+def build_transforms(
+    image_size: int,
+    *,
+    train: bool,
+    resize_size: int | None = None,
+    mean: Sequence[float] = IMAGENET_MEAN,
+    std: Sequence[float] = IMAGENET_STD,
+) -> v2.Compose:
+    """uint8 (3, H, W) tensor -> normalised float tensor; augmentation only when `train`.
+
+    `resize_size`, `mean` and `std` default to this project's; a checkpoint may record others.
+    """
     if train:
         steps = [
             v2.RandomResizedCrop(image_size, scale=(0.75, 1.0), ratio=(0.9, 1.1), antialias=True),
@@ -232,10 +242,9 @@ def build_transforms(image_size: int, *, train: bool) -> v2.Compose:
             v2.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2),
         ]
     else:
-        steps = [v2.Resize(resize_size_for(image_size), antialias=True), v2.CenterCrop(image_size)]
-    return v2.Compose(
-        [*steps, v2.ToDtype(torch.float32, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)]
-    )
+        resize_size = resize_size or resize_size_for(image_size)
+        steps = [v2.Resize(resize_size, antialias=True), v2.CenterCrop(image_size)]
+    return v2.Compose([*steps, v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ from torch import nn
 from torchvision.transforms import v2
 
 from emotion_tl.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from emotion_tl.data import build_transforms
 from emotion_tl.evaluate import make_predictions_table
 from emotion_tl.files import IMAGE_EXTENSIONS, DataError, Skipped, list_image_files
 from emotion_tl.scan import decode_images
@@ -35,13 +36,8 @@ class Predictor:
 
     def transform(self) -> v2.Compose:
         """uint8 (3, H, W) -> the normalised centre crop the model was evaluated on."""
-        return v2.Compose(
-            [
-                v2.Resize(self.resize_size, antialias=True),
-                v2.CenterCrop(self.image_size),
-                v2.ToDtype(torch.float32, scale=True),
-                v2.Normalize(self.mean, self.std),
-            ]
+        return build_transforms(
+            self.image_size, train=False, resize_size=self.resize_size, mean=self.mean, std=self.std
         )
 
 
