@@ -1,6 +1,7 @@
-"""The command line: `python -m emotion_tl` (or `emotion-tl`) trains both approaches.
+"""The command line: `python -m emotion_tl COMMAND` (or `emotion-tl COMMAND`).
 
-`python -m emotion_tl compare` and `python -m emotion_tl predict` use what training saved.
+With no command, `train` runs, so `python -m emotion_tl --approach both` trains both approaches.
+Every option that is a setting of a run comes from `Config`, with Config's default.
 """
 
 from __future__ import annotations
@@ -8,104 +9,185 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from emotion_tl.checkpoint import CheckpointError
 from emotion_tl.config import add_config_arguments, config_from_args
-from emotion_tl.files import DataError
+from emotion_tl.data.files import DataError
+from emotion_tl.model.checkpoint import CheckpointError
+from emotion_tl.model.weights import WeightsUnavailableError
 
 logger = logging.getLogger("emotion_tl")
 
 EXAMPLES = """examples:
-  python -m emotion_tl                                   # both approaches
+  python -m emotion_tl                                   # train both approaches
   python -m emotion_tl --approach frozen --epochs 20
   python -m emotion_tl --categories angry sad --epochs 15
   python -m emotion_tl --epochs 1 --max_images_per_category 20 --no_pretrained   # smoke test
   python -m emotion_tl --approach frozen --resume        # continue after Ctrl-C or SIGTERM
   python -m emotion_tl compare                           # report from checkpoints/
   python -m emotion_tl predict --checkpoint checkpoints/finetuning_best.pt Images/neutral
+  python -m emotion_tl weights                           # fetch the ImageNet weights once
 """
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    """The training command's options, one per Config field."""
-    parser = argparse.ArgumentParser(
-        prog="python -m emotion_tl",
-        description="Train ResNet50 on Images/<category>/ with frozen weights (A) and/or "
-        "fine-tuning (B), and write checkpoints, plots and confusion matrices.",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_config_arguments(parser)
-    return parser
+def run_train(args: argparse.Namespace) -> int:
+    """`train`: both approaches (or one), every output to checkpoint_dir, a table at the end."""
+    from emotion_tl.training.resume import TrainingInterrupted
+    from emotion_tl.training.run import run_experiment, summarize
+
+    cfg = config_from_args(args)
+    try:
+        results = run_experiment(cfg)
+    except TrainingInterrupted as stopped:
+        logger.warning("%s", stopped)
+        return stopped.exit_status
+    print()
+    print(summarize(results).to_string(index=False))
+    print(f"\nOutputs in {cfg.checkpoint_dir}/")
+    return 0
 
 
-def get_compare_parser() -> argparse.ArgumentParser:
-    """Options of `python -m emotion_tl compare`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m emotion_tl compare",
-        description="Compare both approaches' best models on the saved test split and write "
-        "comparison.csv/.json/.md/.png (plus mistakes.png and gradcam.png) to checkpoint_dir.",
-    )
-    parser.add_argument("--checkpoint_dir", default="checkpoints", help="the training outputs")
-    parser.add_argument(
-        "--data_dir",
-        default=None,
-        help="the images the models were trained on (default: the one in the checkpoints)",
-    )
-    return parser
+def run_compare(args: argparse.Namespace) -> int:
+    """`compare`: write the comparison report and print its summary."""
+    from emotion_tl.evaluation.report import write_comparison_report
 
-
-def get_predict_parser() -> argparse.ArgumentParser:
-    """Options of `python -m emotion_tl predict`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m emotion_tl predict",
-        description="Predict the class of images (files or folders) with one checkpoint, or an "
-        "ensemble (the average of the probabilities) of several.",
-    )
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
-    parser.add_argument(
-        "--checkpoint",
-        action="append",
-        required=True,
-        help="a *_best.pt or *_final.pt file; repeat it to ensemble several models",
-    )
-    parser.add_argument("--tta", action="store_true", help="also average the mirrored image")
-    parser.add_argument("--csv", default=None, help="also write the table to this CSV file")
-    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda", "mps", "auto"))
-    parser.add_argument("--batch_size", type=int, default=32)
-    return parser
-
-
-def run_compare(argv: list[str]) -> int:
-    """`python -m emotion_tl compare`: write the comparison report and print its summary."""
-    from emotion_tl.report import write_comparison_report
-
-    args = get_compare_parser().parse_args(argv)
     paths = write_comparison_report(args.checkpoint_dir, args.data_dir)
     print(paths["md"].read_text())
     print("Wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
-def run_predict(argv: list[str]) -> int:
-    """`python -m emotion_tl predict`: print (and optionally save) one row per image."""
-    from emotion_tl.device import resolve_device
-    from emotion_tl.io import write_atomic
-    from emotion_tl.predict import predict_paths
+def run_predict(args: argparse.Namespace) -> int:
+    """`predict`: print (and optionally save) one row per image."""
+    from emotion_tl.evaluation.predict import predict_paths
+    from emotion_tl.storage import write_atomic
 
-    parser = get_predict_parser()
-    args = parser.parse_args(argv)
-    if args.batch_size < 1:
-        parser.error("--batch_size must be at least 1")
-    device = resolve_device(args.device)
-    table = predict_paths(args.checkpoint, args.paths, tta=args.tta, device=device,
-                          batch_size=args.batch_size)  # fmt: skip
+    table = predict_paths(
+        args.checkpoint,
+        args.paths,
+        tta=args.tta,
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+    )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.csv:
         write_atomic(Path(args.csv), table.to_csv(index=False).encode())
         print(f"\nWrote {args.csv}")
     return 0
+
+
+def run_weights(args: argparse.Namespace) -> int:
+    """`weights`: resolve the ImageNet weights once (fetch or convert them) and say from where."""
+    import time
+
+    from emotion_tl.model.weights import load_pretrained_weights
+
+    start = time.perf_counter()
+    weights = load_pretrained_weights(args.weights, allow_download=not args.no_download)
+    print(f"weights: {weights.source} (resolved in {time.perf_counter() - start:.2f} s)")
+    return 0
+
+
+def run_demo_faces(args: argparse.Namespace) -> int:
+    """`demo-faces`: render the synthetic demo set."""
+    from emotion_tl.faces.cli import run
+
+    return run(args)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+
+
+def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser, ["checkpoint_dir"])
+    parser.add_argument(
+        "--data_dir",
+        default=None,
+        help="the images the models were tested on (default: the data_dir the checkpoints record)",
+    )
+
+
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    parser.add_argument(
+        "--checkpoint",
+        action="append",
+        required=True,
+        help="a *_best.pt or *_final.pt file; repeat it to ensemble several "
+        "models (the average of their probabilities)",
+    )
+    parser.add_argument("--tta", action="store_true", help="also average the mirrored image")
+    parser.add_argument("--csv", default=None, help="also write the table to this CSV file")
+    add_config_arguments(parser, ["device", "precision", "batch_size"])
+
+
+def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser, ["weights"])
+    parser.add_argument(
+        "--no_download",
+        "--no-download",
+        action="store_true",
+        help="don't try torchvision's download",
+    )
+
+
+def add_demo_faces_arguments(parser: argparse.ArgumentParser) -> None:
+    from emotion_tl.faces.cli import add_arguments
+
+    add_arguments(parser)
+
+
+# name -> (what it does, its options, what runs it)
+COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
+    "train": (
+        "train ResNet50 on data_dir/<category>/ with frozen weights (A) and/or "
+        "fine-tuning (B); write checkpoints, histories, confusion matrices and the "
+        "comparison report (the default command)",
+        add_train_arguments,
+        run_train,
+    ),
+    "compare": (
+        "compare both approaches' best models on the saved test split and write "
+        "comparison.csv/.json/.md/.png, mistakes.png and gradcam.png",
+        add_compare_arguments,
+        run_compare,
+    ),
+    "predict": (
+        "predict the class of image files or folders with a checkpoint, or an ensemble of several",
+        add_predict_arguments,
+        run_predict,
+    ),
+    "weights": (
+        "fetch (or convert) the ImageNet ResNet50 weights once and say where they came from",
+        add_weights_arguments,
+        run_weights,
+    ),
+    "demo-faces": (
+        "render the synthetic demo faces (how Images/ was made)",
+        add_demo_faces_arguments,
+        run_demo_faces,
+    ),
+}
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    """The parser of every command; each sub-command has its own --help."""
+    parser = argparse.ArgumentParser(
+        prog="python -m emotion_tl",
+        description="Transfer learning for facial-expression classification with ResNet50. "
+        "With no command, `train` runs; `python -m emotion_tl train --help` lists its options.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND")
+    for name, (help_text, add_arguments, run) in COMMANDS.items():
+        command = commands.add_parser(name, help=help_text, description=help_text)
+        add_arguments(command)
+        command.set_defaults(run=run)
+    return parser
 
 
 def setup_logging() -> None:
@@ -119,37 +201,17 @@ def setup_logging() -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status (0 on success)."""
-    from emotion_tl.resume import TrainingInterrupted
-    from emotion_tl.run import run_experiment, summarize
-    from emotion_tl.weights import WeightsUnavailableError
-
+    """Run the command line; returns the exit status (0 on success, 2 on an error it explains)."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if argv and argv[0] in ("compare", "predict"):
-        setup_logging()
-        command = run_compare if argv[0] == "compare" else run_predict
-        try:
-            return command(argv[1:])
-        except (DataError, CheckpointError, ValueError, OSError) as error:
-            logger.error("error: %s", error)
-            return 2
-    if argv and argv[0] == "train":
-        argv = argv[1:]
+    if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
+        argv = ["train", *argv]
     args = get_args_parser().parse_args(argv)
     setup_logging()
     try:
-        cfg = config_from_args(args)
-        results = run_experiment(cfg)
-    except TrainingInterrupted as stopped:
-        logger.warning("%s", stopped)
-        return stopped.exit_status
+        return args.run(args)
     except (DataError, WeightsUnavailableError, CheckpointError, ValueError, OSError) as error:
         logger.error("error: %s", error)
         return 2
-    print()
-    print(summarize(results).to_string(index=False))
-    print(f"\nOutputs in {cfg.checkpoint_dir}/")
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,16 +1,21 @@
-"""The one configuration object; the command line, notebooks and checkpoints are views of it."""
+"""The one configuration object; the command line, notebooks and checkpoints are views of it.
+
+Every default lives here. A sub-command that needs a setting adds its option with
+`add_config_arguments(parser, names)`, so the default it shows is this one.
+"""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
 APPROACHES = ("frozen", "finetuning")
 # Output file prefix per approach (names users of the original script know).
 OUTPUT_PREFIX = {"frozen": "frozen_weights", "finetuning": "finetuning"}
-FINETUNING_LR_DIVISOR = 10.0  # fine-tuning's backbone learns 10x slower than approach A's rate
+FINETUNING_LR_DIVISOR = 10.0  # fine-tuning learns 10x slower than approach A's rate
 
 
 def _option(default: Any, help: str, **extra: Any) -> Any:
@@ -26,37 +31,38 @@ class Config:
         ("confused", "neutral"), "categories to classify (two or more sub-folders of data_dir)"
     )
     approach: str = _option(
-        "both", "frozen (A), finetuning (B) or both", choices=("frozen", "finetuning", "both")
+        "both", "frozen (A), finetuning (B) or both", choices=(*APPROACHES, "both")
     )
-    epochs: int = _option(20, "training epochs per approach")
-    batch_size: int = _option(32, "images per training step")
+    epochs: int = _option(20, "training epochs per approach", minimum=1)
+    batch_size: int = _option(32, "images per training step", minimum=1)
     learning_rate: float = _option(
-        0.001, "approach A's learning rate; fine-tuning's backbone uses a rate 10x lower"
+        0.001, "approach A's learning rate; fine-tuning uses a rate 10x lower"
     )
     finetuning_head_lr: float | None = _option(
         None,
         "fine-tuning's rate for the new final layer (default: learning_rate / 10, as the backbone)",
     )
     device: str = _option(
-        "cuda",
-        "cuda, cpu, mps or auto; falls back to the CPU when missing",
-        choices=("cuda", "cpu", "mps", "auto"),
+        "auto",
+        "auto (CUDA, else MPS, else the CPU), cuda, cpu or mps; a missing cuda or mps falls "
+        "back to the CPU with a notice",
+        choices=("auto", "cuda", "cpu", "mps"),
     )
     precision: str = _option(
         "auto",
-        "auto (bf16/fp16 autocast where the hardware supports it) or fp32",
+        "auto (bf16/fp16 autocast where the hardware supports it), fp32, bf16 or fp16",
         choices=("auto", "fp32", "bf16", "fp16"),
     )
     checkpoint_dir: str = _option("checkpoints", "where every output is written")
     seed: int = _option(42, "seed for the split, initialisation and augmentation")
-    image_size: int = _option(224, "side of the square crop the network sees")
+    image_size: int = _option(224, "side of the square crop the network sees", minimum=1)
     num_workers: int | None = _option(
-        None, "DataLoader worker processes (default: 0 on the CPU, up to 4 with a GPU)"
+        None, "DataLoader worker processes (default: 0 on the CPU, up to 4 with a GPU)", minimum=0
     )
     val_fraction: float = _option(0.15, "share of each category held out for model selection")
     test_fraction: float = _option(0.15, "share of each category held out for the final test")
     max_images_per_category: int | None = _option(
-        None, "use at most this many images per category (quick runs)"
+        None, "use at most this many images per category (quick runs)", minimum=3
     )
     pretrained: bool = _option(True, "start from ImageNet weights (--no_pretrained: random init)")
     weights: str | None = _option(
@@ -69,7 +75,9 @@ class Config:
         "backbone every epoch)",
     )
     feature_views: int = _option(
-        1, "frozen approach with the feature cache: augmented views per training image (1: none)"
+        1,
+        "frozen approach with the feature cache: augmented views per training image (1: none)",
+        minimum=1,
     )
     balance: str = _option(
         "auto",
@@ -97,7 +105,7 @@ class Config:
             return 0.0, self.learning_rate
         backbone_lr = self.learning_rate / FINETUNING_LR_DIVISOR
         # One rate for every layer unless asked: on the bundled data a 10x faster head gave the
-        # same best validation accuracy with a noisier validation loss (README, "How it works").
+        # same best validation accuracy with a noisier validation loss (docs/training.md).
         return backbone_lr, self.finetuning_head_lr or backbone_lr
 
     def to_dict(self) -> dict[str, Any]:
@@ -114,27 +122,22 @@ def check_config(cfg: Config) -> None:
         problems.append(f"categories={list(cfg.categories)}: give at least two categories")
     if len(set(cfg.categories)) != len(cfg.categories):
         problems.append(f"categories={list(cfg.categories)}: each category may appear only once")
-    for name in ("epochs", "batch_size", "image_size", "feature_views"):
-        if getattr(cfg, name) < 1:
-            problems.append(f"{name}={getattr(cfg, name)}: must be at least 1")
     if cfg.learning_rate <= 0:
         problems.append(f"learning_rate={cfg.learning_rate}: must be positive")
-    if cfg.num_workers is not None and cfg.num_workers < 0:
-        problems.append(f"num_workers={cfg.num_workers}: must be 0 or more")
     if not (0 < cfg.val_fraction < 1 and 0 < cfg.test_fraction < 1):
         problems.append("val_fraction and test_fraction must each lie between 0 and 1")
     elif cfg.val_fraction + cfg.test_fraction >= 0.9:
         problems.append("val_fraction + test_fraction leaves under 10% to train on")
-    if cfg.max_images_per_category is not None and cfg.max_images_per_category < 3:
-        problems.append("max_images_per_category must be at least 3 (train, val and test)")
-    for name, choices in (
-        ("approach", ("frozen", "finetuning", "both")),
-        ("device", ("cuda", "cpu", "mps", "auto")),
-        ("precision", ("auto", "fp32", "bf16", "fp16")),
-        ("balance", ("auto", "none", "weights", "sampler")),
-    ):
-        if getattr(cfg, name) not in choices:
-            problems.append(f"{name}={getattr(cfg, name)!r}: choose one of {', '.join(choices)}")
+    for f in dataclasses.fields(Config):
+        value, minimum, choices = (
+            getattr(cfg, f.name),
+            f.metadata.get("minimum"),
+            f.metadata.get("choices"),
+        )
+        if minimum is not None and value is not None and value < minimum:
+            problems.append(f"{f.name}={value}: must be at least {minimum}")
+        if choices is not None and value not in choices:
+            problems.append(f"{f.name}={value!r}: choose one of {', '.join(choices)}")
     if problems:
         raise ValueError("Invalid configuration:\n  " + "\n  ".join(problems))
 
@@ -148,10 +151,13 @@ def config_from_dict(values: dict[str, Any]) -> Config:
     return Config(**values)
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add one command-line option per Config field (`--data_dir`, `--epochs`, ...)."""
+def add_config_arguments(parser: argparse.ArgumentParser, names: Iterable[str] = ()) -> None:
+    """Add one option per Config field (`--data_dir`, `--epochs`, ...), or per field in `names`."""
     hints = get_type_hints(Config)
+    wanted = set(names)
     for f in dataclasses.fields(Config):
+        if wanted and f.name not in wanted:
+            continue
         help_text = f.metadata.get("help", "")
         kind = hints[f.name]
         if kind is bool:
@@ -178,7 +184,7 @@ def _scalar_type(kind: Any) -> type:
     raise TypeError(f"no command-line type for {kind}")
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The Config a parsed command line asks for."""
+def config_from_args(args: argparse.Namespace, **fixed: Any) -> Config:
+    """The Config a parsed command line asks for (options it lacks keep their defaults)."""
     names = {f.name for f in dataclasses.fields(Config)}
-    return Config(**{k: v for k, v in vars(args).items() if k in names})
+    return Config(**{k: v for k, v in vars(args).items() if k in names} | fixed)

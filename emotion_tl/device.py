@@ -1,12 +1,14 @@
-"""Pick the device and the numeric precision a run uses."""
+"""The device and numeric precision a run uses, batches moved there, seeds and peak memory."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import logging
+import random
 import sys
 
+import numpy as np
 import torch
 
 logger = logging.getLogger("emotion_tl")
@@ -63,6 +65,24 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device.type, dtype=dtype)
+
+
+def to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Move a batch (B, 3, H, W) to `device` in channels_last layout, which convolutions prefer.
+
+    Cached features (B, 2048) just move.
+    """
+    images = images.to(device, non_blocking=True)
+    if images.dim() != 4:
+        return images
+    return images.contiguous(memory_format=torch.channels_last)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch so a CPU run repeats exactly."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
 
 
 def reset_peak_memory(device: torch.device) -> None:

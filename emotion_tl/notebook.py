@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from emotion_tl.config import OUTPUT_PREFIX, Config, config_from_dict
+from emotion_tl.data.files import list_categories
 
 # Types a papermill parameter can have (papermill writes plain Python literals).
 LITERAL_TYPES = (type(None), bool, int, float, str, list, tuple, dict)
@@ -83,21 +84,15 @@ def config_from_parameters(namespace: dict[str, Any], **fixed: Any) -> Config:
     return cfg
 
 
-def list_categories(data_dir: str | Path) -> list[str]:
-    """The category folders of `data_dir`, sorted (empty when it does not exist)."""
-    root = Path(data_dir)
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
 def train_and_show(cfg: Config, approach: str) -> Any:
     """Train one approach as the notebooks do and display its curves and confusion matrix."""
     import pandas as pd
     from IPython.display import display
 
-    from emotion_tl.plots import plot_confusion_matrix, plot_history
-    from emotion_tl.run import prepare_run, train_approach
+    from emotion_tl.figures.evaluation import plot_confusion_matrix
+    from emotion_tl.figures.training import plot_history
+    from emotion_tl.training.approach import train_approach
+    from emotion_tl.training.run import prepare_run
 
     data, pretrained = prepare_run(cfg)
     result = train_approach(cfg, approach, data, pretrained, Path(cfg.checkpoint_dir))

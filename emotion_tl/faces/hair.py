@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from emotion_tl.faces.canvas import Canvas, Points, darken, lighten, make_arc, make_ellipse
-from emotion_tl.faces.features import Layout
 from emotion_tl.faces.identity import Identity
 from emotion_tl.faces.mouth import MouthShape
+from emotion_tl.faces.parts import Layout
 
 # style: (volume above the skull, how far down the sides it reaches in radians past the ear
 # line, height of the hairline above the eyes)

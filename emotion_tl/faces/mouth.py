@@ -8,8 +8,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from emotion_tl.faces.canvas import Canvas, Points, darken
-from emotion_tl.faces.features import Layout
 from emotion_tl.faces.identity import Identity
+from emotion_tl.faces.parts import Layout
 
 CURVE_POINTS = 33
 

@@ -8,7 +8,11 @@ import numpy as np
 from PIL import Image, ImageChops
 
 from emotion_tl.faces.canvas import Canvas
-from emotion_tl.faces.features import (
+from emotion_tl.faces.hair import draw_facial_hair, draw_glasses, draw_hair_back, draw_hair_front
+from emotion_tl.faces.head import draw_body, draw_ears, draw_face_skin
+from emotion_tl.faces.identity import Identity
+from emotion_tl.faces.mouth import draw_mouth, make_mouth_shape
+from emotion_tl.faces.parts import (
     draw_brows,
     draw_cheeks,
     draw_eyes,
@@ -17,10 +21,6 @@ from emotion_tl.faces.features import (
     draw_wrinkles,
     make_layout,
 )
-from emotion_tl.faces.hair import draw_facial_hair, draw_glasses, draw_hair_back, draw_hair_front
-from emotion_tl.faces.head import draw_body, draw_ears, draw_face_skin
-from emotion_tl.faces.identity import Identity
-from emotion_tl.faces.mouth import draw_mouth, make_mouth_shape
 
 CANVAS_SIZE = 640  # pixels; about three times the final face size, for anti-aliasing
 FACE_CENTER = (320.0, 280.0)

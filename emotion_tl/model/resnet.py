@@ -10,7 +10,7 @@ from torch import nn
 from torchvision.models import ResNet, resnet50
 
 if TYPE_CHECKING:
-    from emotion_tl.weights import PretrainedWeights
+    from emotion_tl.model.weights import PretrainedWeights
 
 ARCHITECTURE = "resnet50"
 FEATURE_DIM = 2048  # ResNet50's pooled feature size, the head's input
@@ -105,3 +105,20 @@ def set_train_mode(model: nn.Module, approach: str) -> None:
 def backbone_state(model: nn.Module) -> dict[str, torch.Tensor]:
     """A copy of every backbone tensor (parameters and buffers), for before/after checks."""
     return {k: v.detach().clone() for k, v in model.state_dict().items() if not is_head(k)}
+
+
+def check_resnet50_state_dict(state_dict: dict[str, torch.Tensor]) -> None:
+    """Raise ValueError unless the keys and shapes are exactly torchvision resnet50's."""
+    with torch.device("meta"):  # shapes only, no memory, no init cost
+        reference = resnet50().state_dict()
+    missing = sorted(reference.keys() - state_dict.keys())
+    extra = sorted(state_dict.keys() - reference.keys())
+    wrong = [
+        k for k in reference.keys() & state_dict.keys() if state_dict[k].shape != reference[k].shape
+    ]
+    if missing or extra or wrong:
+        raise ValueError(
+            f"not a torchvision resnet50 state_dict: missing {missing[:3]}, "
+            f"unexpected {extra[:3]}, wrong shape {sorted(wrong)[:3]} "
+            f"({len(missing)}, {len(extra)}, {len(wrong)} in all)"
+        )

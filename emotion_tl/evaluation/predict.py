@@ -13,11 +13,14 @@ import torch
 from torch import nn
 from torchvision.transforms import v2
 
-from emotion_tl.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
-from emotion_tl.data import build_transforms
-from emotion_tl.evaluate import make_predictions_table
-from emotion_tl.files import IMAGE_EXTENSIONS, DataError, Skipped, list_image_files
-from emotion_tl.scan import decode_images
+from emotion_tl.config import Config
+from emotion_tl.data.files import IMAGE_EXTENSIONS, DataError, Skipped, list_image_files
+from emotion_tl.data.scan import decode_images
+from emotion_tl.data.transforms import build_transforms
+from emotion_tl.device import resolve_device, resolve_precision
+from emotion_tl.evaluation.inference import predict_probabilities
+from emotion_tl.evaluation.predictions import make_predictions_table
+from emotion_tl.model.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
 
 logger = logging.getLogger("emotion_tl")
 
@@ -88,31 +91,24 @@ def check_same_classes(predictors: Sequence[Predictor]) -> list[str]:
     return list(first.class_names)
 
 
-@torch.no_grad()
 def predict_tensors(
     predictor: Predictor,
     images: Sequence[torch.Tensor],
     *,
     tta: bool = False,
-    device: torch.device | str = "cpu",
-    batch_size: int = 32,
+    device: torch.device,
+    precision: str,
+    batch_size: int = Config.batch_size,
 ) -> np.ndarray:
     """Softmax probabilities (N, C) for uint8 images (3, H, W); `tta` averages in the mirror."""
-    device = torch.device(device)
-    model = predictor.model.to(device).eval()
+    model = predictor.model.to(device, memory_format=torch.channels_last)
     transform = predictor.transform()
-    outputs = []
-    for start in range(0, len(images), batch_size):
-        batch = torch.stack([transform(image) for image in images[start : start + batch_size]])
-        batch = batch.to(device)
-        probabilities = model(batch).float().softmax(1)
-        if tta:
-            flipped = model(torch.flip(batch, dims=[-1])).float().softmax(1)
-            probabilities = (probabilities + flipped) / 2
-        outputs.append(probabilities.cpu())
-    if not outputs:
-        return np.zeros((0, len(predictor.class_names)), dtype=np.float32)
-    return torch.cat(outputs).numpy()
+    batches = (
+        torch.stack([transform(image) for image in images[start : start + batch_size]])
+        for start in range(0, len(images), batch_size)
+    )
+    probabilities = predict_probabilities(model, batches, device, precision, tta=tta)
+    return probabilities.reshape(len(images), len(predictor.class_names))
 
 
 def predict_files(
@@ -120,8 +116,9 @@ def predict_files(
     paths: Sequence[Path],
     *,
     tta: bool = False,
-    device: torch.device | str = "cpu",
-    batch_size: int = 32,
+    device: torch.device,
+    precision: str,
+    batch_size: int = Config.batch_size,
 ) -> tuple[list[Path], np.ndarray, Skipped]:
     """Average the predictors' probabilities on image files; unreadable files are skipped."""
     check_same_classes(predictors)
@@ -138,7 +135,12 @@ def predict_files(
             )
             chunk = chunk_kept  # later models only see the files that decoded
             probabilities = predict_tensors(
-                predictor, images, tta=tta, device=device, batch_size=batch_size
+                predictor,
+                images,
+                tta=tta,
+                device=device,
+                precision=precision,
+                batch_size=batch_size,
             )
             chunk_total = probabilities if chunk_total is None else chunk_total + probabilities
         kept += chunk_kept
@@ -172,14 +174,24 @@ def predict_paths(
     inputs: Sequence[str | Path],
     *,
     tta: bool = False,
-    device: torch.device | str = "cpu",
-    batch_size: int = 32,
+    device: str = Config.device,
+    precision: str = Config.precision,
+    batch_size: int = Config.batch_size,
 ) -> pd.DataFrame:
-    """What `python -m emotion_tl predict` prints: file, predicted, prob_<class> per image."""
+    """What `python -m emotion_tl predict` prints: file, predicted, prob_<class> per image.
+
+    `device` and `precision` take the values of the `--device` and `--precision` options.
+    """
     predictors = [c if isinstance(c, Predictor) else load_predictor(c) for c in checkpoints]
     class_names = check_same_classes(predictors)
+    target = resolve_device(device)
     kept, probabilities, skipped = predict_files(
-        predictors, collect_image_paths(inputs), tta=tta, device=device, batch_size=batch_size
+        predictors,
+        collect_image_paths(inputs),
+        tta=tta,
+        device=target,
+        precision=resolve_precision(precision, target),
+        batch_size=batch_size,
     )
     if skipped.total():
         logger.warning("Skipped %d file(s):\n%s", skipped.total(), skipped.summary())

@@ -10,12 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from emotion_tl.checkpoint import CheckpointError, load_checkpoint
-from emotion_tl.data import SPLIT_FILE
-from emotion_tl.files import DataError
-from emotion_tl.train import TrainState
+from emotion_tl.model.checkpoint import CheckpointError, load_checkpoint
+from emotion_tl.training.loop import TrainState
 
 logger = logging.getLogger("emotion_tl")
 
@@ -82,20 +78,6 @@ def compare_configs(saved: dict[str, Any], current: dict[str, Any]) -> list[str]
         for name in names
         if saved.get(name) != current.get(name)
     ]
-
-
-def check_same_split(table: pd.DataFrame, checkpoint_dir: Path) -> None:
-    """Fail unless `checkpoint_dir/split.csv` holds exactly this split (same files, labels)."""
-    path = checkpoint_dir / SPLIT_FILE
-    if not path.is_file():
-        raise DataError(f"cannot resume: '{path}' is missing, so the split is unknown.")
-    saved = pd.read_csv(path, dtype=str, keep_default_na=False)
-    if not saved.equals(table.astype(str).reset_index(drop=True)):
-        raise DataError(
-            f"cannot resume: the images no longer give the split saved in '{path}' (files were "
-            "added, removed or changed, or the seed or split fractions differ). Restore them, or "
-            "start a new run without --resume."
-        )
 
 
 def load_interrupted(path: Path, config: dict[str, Any]) -> tuple[dict[str, Any], TrainState]:

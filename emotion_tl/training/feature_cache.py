@@ -15,72 +15,23 @@ import json
 import logging
 import pickle
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from emotion_tl.config import Config
-from emotion_tl.data import PreparedData, build_transforms, one_thread, resize_size_for
-from emotion_tl.device import autocast
-from emotion_tl.io import save_torch_atomic
-from emotion_tl.model import FEATURE_DIM, is_head
-from emotion_tl.train import to_device
+from emotion_tl.data.prepare import PreparedData
+from emotion_tl.data.split import SPLITS
+from emotion_tl.data.transforms import build_transforms, one_thread, resize_size_for
+from emotion_tl.device import autocast, to_device
+from emotion_tl.model.resnet import FEATURE_DIM, is_head
+from emotion_tl.storage import save_torch_atomic
 
 logger = logging.getLogger("emotion_tl")
 
 CACHE_DIR = "feature_cache"
 CACHE_FORMAT = 1
-
-
-class FeatureHead(nn.Module):
-    """A model's `fc` on its own, for `fit` to train on cached features.
-
-    It holds the very same `nn.Linear` object as the full model, so training it trains the full
-    model's head, and the full model's state_dict and checkpoints stay what they always were.
-    """
-
-    def __init__(self, fc: nn.Linear) -> None:
-        super().__init__()
-        self.fc = fc
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.fc(features)  # (B, 2048) -> (B, num_classes)
-
-
-class FeatureDataset(Dataset):
-    """Cached features (V, N, 2048) with labels (N,); index v * N + i is view v of image i."""
-
-    def __init__(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        self.features, self.labels = features, labels
-        self.num_views, self.num_images = features.shape[:2]
-
-    def __len__(self) -> int:
-        return self.num_views * self.num_images
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        view, image = divmod(index, self.num_images)
-        return self.features[view, image], self.labels[image]
-
-
-class ViewCyclingSampler(Sampler[int]):
-    """Shuffles images each epoch exactly as `RandomSampler` does; epoch e uses view e mod V."""
-
-    def __init__(self, num_images: int, num_views: int, generator: torch.Generator) -> None:
-        self.shuffle = RandomSampler(range(num_images), generator=generator)
-        self.num_images, self.num_views = num_images, num_views
-        self.epoch = 0  # set it to resume in the right view
-
-    def __len__(self) -> int:
-        return self.num_images
-
-    def __iter__(self) -> Iterator[int]:
-        offset = (self.epoch % self.num_views) * self.num_images
-        self.epoch += 1
-        for image in self.shuffle:
-            yield offset + image
 
 
 def hash_state(model: nn.Module) -> str:
@@ -169,6 +120,68 @@ def compute_features(
     return torch.cat(features) if features else torch.empty(0, FEATURE_DIM)
 
 
+def plan_entries(
+    data: PreparedData, cfg: Config
+) -> tuple[dict[str, list[list[str]]], dict[str, tuple[int, int | None]]]:
+    """The cache entries each split needs: split -> views -> entry name per image, and each
+    entry's (table row, augmented view or None for the evaluation transform)."""
+    files = [identify_file(Path(cfg.data_dir) / f) for f in data.table["file"]]
+    wanted: dict[str, list[list[str]]] = {}
+    sources: dict[str, tuple[int, int | None]] = {}
+    for split in SPLITS:
+        augment = split == "train" and cfg.feature_views > 1
+        views = range(cfg.feature_views) if augment else [None]
+        wanted[split] = []
+        for view in views:
+            keys = []
+            for row in data.indices(split):
+                name = (
+                    f"eval|{files[row]}" if view is None else f"aug|{cfg.seed}|{view}|{files[row]}"
+                )
+                keys.append(name)
+                sources[name] = (row, view)
+            wanted[split].append(keys)
+    return wanted, sources
+
+
+def compute_missing(
+    model: nn.Module,
+    data: PreparedData,
+    cfg: Config,
+    todo: list[str],
+    sources: dict[str, tuple[int, int | None]],
+    *,
+    device: torch.device,
+    precision: str,
+) -> dict[str, torch.Tensor]:
+    """Features of the entries `todo`: evaluation views first, then seeded augmented views."""
+    computed: dict[str, torch.Tensor] = {}
+    for augmented in (False, True):
+        keys = [k for k in todo if (sources[k][1] is not None) == augmented]
+        if not keys:
+            continue
+        rows = [sources[k][0] for k in keys]
+        seeds = [
+            None
+            if view is None
+            else make_view_seed(
+                cfg.seed, identify_file(Path(cfg.data_dir) / data.table["file"][row]), view
+            )
+            for row, view in (sources[k] for k in keys)
+        ]
+        features = compute_features(
+            model,
+            [data.images[row] for row in rows],
+            build_transforms(cfg.image_size, train=augmented),
+            seeds,
+            batch_size=cfg.batch_size,
+            device=device,
+            precision=precision,
+        )
+        computed.update(zip(keys, features.unbind(), strict=True))
+    return computed
+
+
 def load_features(
     model: nn.Module,
     data: PreparedData,
@@ -187,50 +200,12 @@ def load_features(
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
     path = Path(cfg.checkpoint_dir) / CACHE_DIR / f"{key}.pt"
     entries = load_cache(path, settings)
-    transforms = {
-        False: build_transforms(cfg.image_size, train=False),
-        True: build_transforms(cfg.image_size, train=True),
-    }
-    augment = cfg.feature_views > 1
-    files = [identify_file(Path(cfg.data_dir) / f) for f in data.table["file"]]
-
-    wanted: dict[str, list[list[str]]] = {}  # split -> views -> entry key per image
-    sources: dict[str, tuple[int, int | None]] = {}  # entry key -> (row, augmented view or None)
-    for split in ("train", "val", "test"):
-        views = range(cfg.feature_views) if split == "train" and augment else [None]
-        wanted[split] = []
-        for view in views:
-            keys = []
-            for row in data.indices(split):
-                name = (
-                    f"eval|{files[row]}" if view is None else f"aug|{cfg.seed}|{view}|{files[row]}"
-                )
-                keys.append(name)
-                sources[name] = (row, view)
-            wanted[split].append(keys)
-
+    wanted, sources = plan_entries(data, cfg)
     missing = [k for k in sources if k not in entries]
-    reused = len(sources) - len(missing)
     start = time.perf_counter()
-    for augmented in (False, True):
-        todo = [k for k in missing if (sources[k][1] is not None) == augmented]
-        if not todo:
-            continue
-        rows = [sources[k][0] for k in todo]
-        seeds = [
-            None if view is None else make_view_seed(cfg.seed, files[row], view)
-            for row, view in (sources[k] for k in todo)
-        ]
-        computed = compute_features(
-            model,
-            [data.images[row] for row in rows],
-            transforms[augmented],
-            seeds,
-            batch_size=cfg.batch_size,
-            device=device,
-            precision=precision,
-        )
-        entries.update(zip(todo, computed.unbind(), strict=True))
+    entries.update(
+        compute_missing(model, data, cfg, missing, sources, device=device, precision=precision)
+    )
     if missing:
         # Clone each row: a view into one big tensor would make torch.save store it whole.
         save_torch_atomic(
@@ -238,7 +213,7 @@ def load_features(
         )
     logger.info(
         "Frozen backbone features: %d reused from %s, %d computed in %.1f s",
-        reused,
+        len(sources) - len(missing),
         path,
         len(missing),
         time.perf_counter() - start,
@@ -247,31 +222,3 @@ def load_features(
         split: torch.stack([torch.stack([entries[k] for k in keys]) for keys in views])
         for split, views in wanted.items()
     }
-
-
-def make_feature_loaders(
-    model: nn.Module,
-    data: PreparedData,
-    cfg: Config,
-    *,
-    device: torch.device,
-    precision: str,
-) -> dict[str, DataLoader]:
-    """train/val/test loaders of (features, labels), shuffled and batched like `make_loaders`."""
-    features = load_features(model, data, cfg, device=device, precision=precision)
-    labels = torch.tensor(data.labels())
-    loaders = {}
-    for split in ("train", "val", "test"):
-        dataset = FeatureDataset(features[split], labels[data.indices(split)])
-        train = split == "train"
-        # The same seeded generator and sampler as the image loaders, so the order matches.
-        generator = torch.Generator().manual_seed(cfg.seed)
-        sampler = ViewCyclingSampler(dataset.num_images, dataset.num_views, generator)
-        loaders[split] = DataLoader(
-            dataset,
-            batch_size=cfg.batch_size,
-            sampler=sampler if train else None,
-            drop_last=train and dataset.num_images % cfg.batch_size == 1,
-            generator=generator,
-        )
-    return loaders

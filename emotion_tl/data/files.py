@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -55,6 +54,14 @@ class Skipped:
         return "\n".join(lines)
 
 
+def list_categories(data_dir: str | Path) -> list[str]:
+    """The category folders of `data_dir`, sorted (empty when it does not exist)."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def check_data_dir(data_dir: Path, categories: tuple[str, ...]) -> None:
     """Fail with a message naming the fix if `data_dir` or a category folder is missing."""
     if not data_dir.exists():
@@ -66,9 +73,7 @@ def check_data_dir(data_dir: Path, categories: tuple[str, ...]) -> None:
         raise DataError(
             f"data_dir '{data_dir}' is a file; pass the folder that holds the category folders."
         )
-    available = sorted(
-        p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
-    )
+    available = list_categories(data_dir)
     missing = [c for c in categories if not (data_dir / c).is_dir()]
     if missing:
         raise DataError(
@@ -140,8 +145,3 @@ def decode_image(path: Path | BinaryIO, resize_size: int) -> torch.Tensor:
     image = load_image(path)
     tensor = TF.pil_to_tensor(image)
     return TF.resize(tensor, [resize_size], antialias=True)
-
-
-def count_by_label(labels: list[str]) -> dict[str, int]:
-    """Images per category, in first-seen order."""
-    return dict(Counter(labels))

@@ -12,8 +12,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from emotion_tl.files import load_image
-from emotion_tl.report import Comparison
+from emotion_tl.data.files import DataError
+from emotion_tl.evaluation.comparison import Comparison, load_comparison
+from emotion_tl.evaluation.paired import find_only_right
+from emotion_tl.evaluation.predictions import read_predictions_table
+from emotion_tl.figures.evaluation import plot_labelled_images
+from emotion_tl.model.checkpoint import CheckpointError
 
 READABLE = {"frozen_weights": "frozen weights", "finetuning": "fine-tuning"}
 
@@ -117,18 +121,19 @@ def find_disagreements(comparison: Comparison) -> pd.DataFrame:
     """Test images exactly one approach gets right: file, label, both predictions, who is right."""
     first, second = comparison.approaches
     a, b = first.predictions, second.predictions  # same files in the same order (checked)
-    right_a = (a["predicted"] == a["label"]).to_numpy()
-    right_b = (b["predicted"] == b["label"]).to_numpy()
+    labels, probabilities_a = read_predictions_table(a, comparison.class_names)
+    _, probabilities_b = read_predictions_table(b, comparison.class_names)
+    only_a, only_b = find_only_right(labels, probabilities_a.argmax(1), probabilities_b.argmax(1))
     table = pd.DataFrame(
         {
             "file": a["file"],
             "label": a["label"],
             first.name: a["predicted"],
             second.name: b["predicted"],
-            "right": np.where(right_a, first.name, second.name),
+            "right": np.where(only_a, first.name, second.name),
         }
     )
-    return table[right_a != right_b].reset_index(drop=True)
+    return table[only_a | only_b].reset_index(drop=True)
 
 
 def plot_disagreements(comparison: Comparison, data_dir: str | Path, count: int = 8) -> Figure:
@@ -137,27 +142,18 @@ def plot_disagreements(comparison: Comparison, data_dir: str | Path, count: int 
     # Alternate between the two directions so both are shown when both exist.
     table = table.assign(turn=table.groupby("right").cumcount()).sort_values(["turn", "right"])
     table = table.head(count)
-    figure = Figure(figsize=(2.3 * max(1, len(table)), 3.0), layout="constrained")
-    if table.empty:
-        ax = figure.subplots()
-        ax.text(0.5, 0.5, "Both approaches get the same test images right.", ha="center")
-        ax.axis("off")
-        return figure
-    axes = figure.subplots(1, len(table), squeeze=False)[0]
-    for ax, (_, row) in zip(axes, table.iterrows(), strict=True):
-        ax.imshow(load_image(Path(data_dir) / row["file"]))
-        ax.set_title(f"true: {row['label']}\nright: {readable(row['right'])}", size=9)
-        ax.axis("off")
-    figure.suptitle("Test images only one approach gets right")
-    return figure
+    titles = [f"true: {row.label}\nright: {readable(row.right)}" for row in table.itertuples()]
+    return plot_labelled_images(
+        list(table["file"]),
+        titles,
+        data_dir,
+        title="Test images only one approach gets right",
+        empty="Both approaches get the same test images right.",
+    )
 
 
 def compare_saved_runs(checkpoint_dir: str | Path, data_dir: str | Path) -> pd.DataFrame | str:
     """The guide's table for both approaches in `checkpoint_dir`, or why there is none yet."""
-    from emotion_tl.checkpoint import CheckpointError
-    from emotion_tl.files import DataError
-    from emotion_tl.report import load_comparison
-
     try:
         comparison = load_comparison(checkpoint_dir, data_dir)
     except (CheckpointError, DataError) as error:

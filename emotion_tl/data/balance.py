@@ -7,10 +7,9 @@ import torch
 from sklearn.utils.class_weight import compute_class_weight
 from torch.utils.data import WeightedRandomSampler
 
-BALANCE_CHOICES = ("auto", "none", "weights", "sampler")
 # "auto" corrects when the largest category has at least this many times the smallest's images.
 AUTO_THRESHOLD = 1.5
-# Balanced sampling measured best on imbalanced demo faces (README, benchmarks/imbalance.py).
+# Balanced sampling measured best on imbalanced demo faces (docs/data.md, benchmarks/imbalance.py).
 AUTO_METHOD = "sampler"
 
 
@@ -20,11 +19,28 @@ def compute_imbalance(counts: dict[str, int]) -> float:
     return max(sizes) / max(1, min(sizes))
 
 
-def resolve_balance(balance: str, train_counts: dict[str, int]) -> str:
-    """'none', 'weights' or 'sampler': what `balance` means for these training counts."""
-    if balance != "auto":
-        return balance
-    return AUTO_METHOD if compute_imbalance(train_counts) >= AUTO_THRESHOLD else "none"
+def resolve_balance(
+    balance: str, train_counts: dict[str, int], *, can_resample: bool = True
+) -> str:
+    """'none', 'weights' or 'sampler': what the `balance` setting means for these training counts.
+
+    Where training data cannot be resampled (the frozen approach's cached features come in a
+    fixed order per epoch), balanced sampling becomes a class-weighted loss.
+    """
+    if balance == "auto":
+        balance = AUTO_METHOD if compute_imbalance(train_counts) >= AUTO_THRESHOLD else "none"
+    if balance == "sampler" and not can_resample:
+        return "weights"
+    return balance
+
+
+def describe_balance(method: str) -> str:
+    """A resolved method in words, for reports and logs."""
+    return {
+        "none": "no correction",
+        "weights": "class-weighted loss",
+        "sampler": "balanced sampling",
+    }[method]
 
 
 def make_class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:

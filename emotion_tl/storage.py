@@ -1,4 +1,4 @@
-"""Crash-safe writes (a reader sees the old file or the new one, never half of one), and checks
+"""Crash-safe outputs: writes that a reader sees whole or not at all, and checks before a run
 that the output folder can take them."""
 
 from __future__ import annotations
@@ -79,7 +79,7 @@ def check_free_space(directory: Path, needed: int) -> None:
 
 
 def remove_stale_temporaries(directory: Path) -> None:
-    """Delete half-written files a killed run left behind (io.write_atomic's `.name.*.tmp`)."""
+    """Delete half-written files a killed run left behind (`write_atomic`'s `.name.*.tmp`)."""
     for path in directory.glob(".*.tmp"):
         logger.info("Removing %s, left by an interrupted write", path.name)
         path.unlink(missing_ok=True)

@@ -1,58 +1,24 @@
-"""Looking at the data before training: counts, image properties, samples, augmentation."""
+"""Figures of the data before training: class balance, samples, augmentation, metadata."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from PIL import Image
 
-from emotion_tl.data import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    METADATA_FILE,
-    SPLITS,
-    PreparedData,
-    build_transforms,
-)
+from emotion_tl.data.describe import count_images
+from emotion_tl.data.prepare import PreparedData
+from emotion_tl.data.transforms import build_transforms, denormalize
 
 
-def count_images(data: PreparedData) -> pd.DataFrame:
-    """Images per category (rows) and split (columns), with totals."""
-    table = pd.crosstab(data.table["label"], data.table["split"], margins=True, margins_name="all")
-    table = table.reindex(index=[*data.class_names, "all"], columns=[*SPLITS, "all"], fill_value=0)
-    table.index.name, table.columns.name = "category", "split"
-    return table
-
-
-def describe_image_files(data_dir: str | Path, files: Sequence[str]) -> pd.DataFrame:
-    """Width, height, colour mode and format of each file as stored (read from headers only)."""
-    rows = []
-    for file in files:
-        with Image.open(Path(data_dir) / file) as image:
-            rows.append((file, image.width, image.height, image.mode, image.format))
-    return pd.DataFrame(rows, columns=["file", "width", "height", "mode", "format"])
-
-
-def summarize_image_files(described: pd.DataFrame) -> pd.DataFrame:
-    """How many files share each size, mode and format."""
-    columns = ["width", "height", "mode", "format"]
-    return described.groupby(columns).size().rename("images").reset_index()
-
-
-def load_metadata(data_dir: str | Path) -> pd.DataFrame | None:
-    """`data_dir/metadata.csv` with a `category` column taken from each file's folder, or None."""
-    path = Path(data_dir) / METADATA_FILE
-    if not path.is_file():
-        return None
-    table = pd.read_csv(path)
-    if "file" in table.columns:
-        table["category"] = table["file"].str.split("/").str[0]
-    return table
+def to_displayable(image: torch.Tensor) -> np.ndarray:
+    """A uint8 or normalised float (3, H, W) tensor as a (H, W, 3) array in [0, 1] for imshow."""
+    if image.dtype == torch.uint8:
+        return image.permute(1, 2, 0).numpy() / 255
+    return denormalize(image).permute(1, 2, 0).numpy()
 
 
 def plot_class_balance(data: PreparedData) -> Figure:
@@ -64,15 +30,6 @@ def plot_class_balance(data: PreparedData) -> Figure:
     ax.set_ylabel("images")
     ax.set_title("Images per category and split")
     return figure
-
-
-def to_displayable(image: torch.Tensor) -> np.ndarray:
-    """A uint8 or normalised float (3, H, W) tensor as a (H, W, 3) array in [0, 1] for imshow."""
-    if image.dtype == torch.uint8:
-        return image.permute(1, 2, 0).numpy() / 255
-    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
-    return (image * std + mean).clamp(0, 1).permute(1, 2, 0).numpy()
 
 
 def plot_samples(data: PreparedData, per_category: int = 6, seed: int = 0) -> Figure:
@@ -109,18 +66,6 @@ def plot_augmentations(
         ax.set_title("evaluation" if index == 0 else f"training {index}", fontsize=9)
         ax.set_axis_off()
     return figure
-
-
-def summarize_metadata(metadata: pd.DataFrame, categories: Sequence[str]) -> pd.DataFrame:
-    """Per category: images, distinct people and, when recorded, the expression intensity."""
-    chosen = metadata[metadata["category"].isin(categories)]
-    summary = chosen.groupby("category").agg(images=("file", "size"))
-    if "identity" in chosen.columns:
-        summary["people"] = chosen.groupby("category")["identity"].nunique()
-    if "intensity" in chosen.columns:
-        stats = chosen.groupby("category")["intensity"].agg(["mean", "min", "max"]).round(2)
-        summary = summary.join(stats.add_prefix("intensity "))
-    return summary.reindex(list(categories))
 
 
 def plot_metadata_histogram(

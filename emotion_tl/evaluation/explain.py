@@ -10,7 +10,8 @@ from captum.attr import LayerAttribution, LayerGradCam
 from matplotlib.figure import Figure
 from torchvision.transforms import v2
 
-from emotion_tl.predict import Predictor, check_same_classes
+from emotion_tl.evaluation.predict import Predictor, check_same_classes
+from emotion_tl.figures.evaluation import plot_gradcam_grid
 
 
 def compute_gradcam(
@@ -65,22 +66,4 @@ def plot_gradcam_comparison(
     """One row per image: the crop the models see, then each model's Grad-CAM over it."""
     class_names = check_same_classes(list(predictors.values()))
     results = {name: explain_images(p, images) for name, p in predictors.items()}
-    rows, columns = len(images), 1 + len(predictors)
-    figure = Figure(figsize=(2.6 * columns, 2.7 * rows + 0.4), layout="constrained")
-    axes = np.atleast_2d(figure.subplots(rows, columns, squeeze=False))
-    for row in range(rows):
-        crops = next(iter(results.values()))[2]
-        axes[row, 0].imshow(crops[row])
-        axes[row, 0].set_title(f"true: {labels[row]}" if labels is not None else "image", size=9)
-        for column, (name, (maps, probabilities, model_crops)) in enumerate(results.items(), 1):
-            predicted = int(probabilities[row].argmax())
-            ax = axes[row, column]
-            ax.imshow(model_crops[row])
-            ax.imshow(maps[row], cmap="jet", alpha=alpha, vmin=0, vmax=1)
-            ax.set_title(
-                f"{name}\n{class_names[predicted]} ({probabilities[row, predicted]:.2f})", size=9
-            )
-    for ax in axes.flat:
-        ax.axis("off")
-    figure.suptitle("Grad-CAM: where each model looks for the class it predicts")
-    return figure
+    return plot_gradcam_grid(results, class_names, labels, alpha)

@@ -1,0 +1,90 @@
+"""DataLoaders over the decoded images: augmentation for training, seeded order, balance."""
+
+from __future__ import annotations
+
+import os
+import random
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from emotion_tl.config import Config
+from emotion_tl.data.balance import make_balanced_sampler, resolve_balance
+from emotion_tl.data.files import DataError
+from emotion_tl.data.prepare import PreparedData
+from emotion_tl.data.split import SPLITS
+from emotion_tl.data.transforms import build_transforms, one_thread
+
+
+class ImageDataset(Dataset):
+    """Pre-decoded uint8 images with integer labels, transformed on access."""
+
+    def __init__(self, images: Sequence[torch.Tensor], labels: Sequence[int], transform) -> None:
+        self.images, self.labels, self.transform = list(images), list(labels), transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        with one_thread():
+            return self.transform(self.images[index]), self.labels[index]
+
+
+def seed_worker(worker_id: int) -> None:
+    """Seed numpy and random in each DataLoader worker from torch's per-worker seed."""
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def choose_num_workers(num_workers: int | None, device: torch.device) -> int:
+    """Worker processes for a device: the configured number, else 0 on the CPU and up to 4 on a GPU.
+
+    On the CPU the training step already keeps every core busy and augmenting one image takes a
+    few milliseconds, so workers would only compete with it; a GPU waits for its data instead.
+    """
+    if num_workers is not None:
+        return num_workers
+    return 0 if device.type == "cpu" else min(4, os.cpu_count() or 1)
+
+
+def make_loaders(
+    data: PreparedData, cfg: Config, *, device: torch.device | None = None
+) -> dict[str, DataLoader]:
+    """train/val/test DataLoaders suited to `device` (default CPU); only train shuffles (or
+    samples class-balanced) and augments."""
+    device = device or torch.device("cpu")
+    num_workers = choose_num_workers(cfg.num_workers, device)
+    labels = data.labels()
+    balance = resolve_balance(cfg.balance, data.train_counts())
+    loaders = {}
+    for split in SPLITS:
+        index = data.indices(split)
+        train = split == "train"
+        dataset = ImageDataset(
+            [data.images[i] for i in index],
+            labels[index].tolist(),
+            build_transforms(cfg.image_size, train=train),
+        )
+        if len(dataset) == 0:
+            raise DataError(f"the {split} split is empty; add images or change the fractions.")
+        generator = torch.Generator().manual_seed(cfg.seed)
+        sampler = None
+        if train and balance == "sampler":
+            sampler = make_balanced_sampler(labels[index], generator)
+        loaders[split] = DataLoader(
+            dataset,
+            batch_size=cfg.batch_size,
+            shuffle=train and sampler is None,
+            sampler=sampler,
+            # BatchNorm cannot train on a batch of one image.
+            drop_last=train and len(dataset) % cfg.batch_size == 1,
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0,
+            worker_init_fn=seed_worker,
+            generator=generator,
+            pin_memory=device.type == "cuda",
+        )
+    return loaders

@@ -1,0 +1,132 @@
+"""The dataset a run uses: every image of the chosen categories checked, decoded once and split.
+
+All of it happens before any training, so a bad folder fails in seconds, not mid-epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from emotion_tl.config import Config
+from emotion_tl.data.files import DataError, Skipped, check_data_dir, list_image_files
+from emotion_tl.data.metadata import read_identities
+from emotion_tl.data.scan import (
+    CROSS_CATEGORY,
+    SCAN_CACHE_FILE,
+    Duplicates,
+    ScanCache,
+    find_duplicates,
+    scan_images,
+)
+from emotion_tl.data.split import choose_subset, make_split, merge_groups
+from emotion_tl.data.transforms import resize_size_for
+
+logger = logging.getLogger("emotion_tl")
+
+
+@dataclass
+class PreparedData:
+    """Decoded images with their labels and split, ready for loaders."""
+
+    class_names: list[str]
+    table: pd.DataFrame  # one row per image: file (relative to data_dir), label, split
+    images: list[torch.Tensor]  # uint8 (3, H, W), row-aligned with `table`
+    skipped: Skipped
+    duplicates: Duplicates = dataclasses.field(default_factory=Duplicates)
+
+    def indices(self, split: str) -> np.ndarray:
+        """Row numbers of one split, in table order (the order every loader keeps)."""
+        return np.flatnonzero(self.table["split"].to_numpy() == split)
+
+    def labels(self) -> np.ndarray:
+        """Each row's class index (its position in `class_names`)."""
+        return self.table["label"].map({c: i for i, c in enumerate(self.class_names)}).to_numpy()
+
+    def train_counts(self) -> dict[str, int]:
+        """Training images per category, in class order."""
+        train_labels = self.labels()[self.indices("train")]
+        return {name: int((train_labels == i).sum()) for i, name in enumerate(self.class_names)}
+
+
+def list_category_files(
+    cfg: Config, identities: dict[str, str], skipped: Skipped
+) -> tuple[list[Path], list[str]]:
+    """Image files of each configured category (a seeded subset if asked) and their labels."""
+    data_dir = Path(cfg.data_dir)
+    paths, labels = [], []
+    for category in cfg.categories:
+        found = list_image_files(data_dir / category, skipped)
+        limit = cfg.max_images_per_category
+        if limit is not None and len(found) > limit:
+            found = choose_subset(found, limit, data_dir, identities, cfg.seed)
+        paths += found
+        labels += [category] * len(found)
+    return paths, labels
+
+
+def drop_cross_category(
+    files: list[str], labels: list[str], duplicates: Duplicates, data_dir: Path, skipped: Skipped
+) -> list[int]:
+    """Rows to keep: an image filed under two categories has no trustworthy label, so every
+    copy of it goes to `skipped`."""
+    dropped = {name for names in duplicates.across for name in names}
+    for name in sorted(dropped):
+        skipped.add(CROSS_CATEGORY, data_dir / name)
+    return [i for i, name in enumerate(files) if name not in dropped]
+
+
+def check_enough_images(
+    files: list[str], labels: list[str], duplicates: Duplicates, cfg: Config
+) -> None:
+    """Fail unless every category has three different images (one each for train, val, test)."""
+    groups = merge_groups({f: f for f in files}, duplicates.within)
+    for category in cfg.categories:
+        count = labels.count(category)
+        members = [f for f, label in zip(files, labels, strict=True) if label == category]
+        distinct = len({groups[f] for f in members})
+        if distinct < 3:
+            copies = f" ({distinct} distinct)" if distinct < count else ""
+            raise DataError(
+                f"category '{category}' has {count} usable image(s){copies} in "
+                f"'{Path(cfg.data_dir) / category}'; at least 3 different images are needed "
+                "(one each for training, validation and test). Add images."
+            )
+
+
+def prepare_data(cfg: Config) -> PreparedData:
+    """Scan, check, decode and split the configured categories (errors before any training).
+
+    Verdicts are remembered in `checkpoint_dir/.scan_cache.json`, so a later run does not
+    re-open files already found broken, nor re-hash the good ones.
+    """
+    data_dir = Path(cfg.data_dir)
+    check_data_dir(data_dir, cfg.categories)
+    skipped = Skipped()
+    identities = read_identities(data_dir)
+    paths, labels = list_category_files(cfg, identities, skipped)
+    cache = ScanCache(Path(cfg.checkpoint_dir) / SCAN_CACHE_FILE, data_dir)
+    scan = scan_images(paths, data_dir, resize_size_for(cfg.image_size), skipped, cache)
+    label_of = dict(zip(paths, labels, strict=True))
+    files = [p.relative_to(data_dir).as_posix() for p in scan.paths]
+    labels = [label_of[p] for p in scan.paths]
+    duplicates = find_duplicates(files, labels, scan.hashes)
+    keep = drop_cross_category(files, labels, duplicates, data_dir, skipped)
+    files, labels = [files[i] for i in keep], [labels[i] for i in keep]
+    images = [scan.images[i] for i in keep]
+    if skipped.total():
+        logger.warning("Skipped %d file(s):\n%s", skipped.total(), skipped.summary())
+    for names in duplicates.across:
+        logger.warning(
+            "The same image is filed under two categories (left out): %s", " = ".join(names)
+        )
+    check_enough_images(files, labels, duplicates, cfg)
+    split = make_split(files, labels, identities, cfg, duplicates.within)
+    table = pd.DataFrame({"file": files, "label": labels, "split": split})
+    return PreparedData(list(cfg.categories), table, images, skipped, duplicates)

@@ -1,0 +1,180 @@
+"""Both approaches and their ensemble scored on the same test images, from what training saved."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from emotion_tl.config import APPROACHES, OUTPUT_PREFIX, Config
+from emotion_tl.data.files import DataError
+from emotion_tl.data.split import read_split
+from emotion_tl.device import resolve_device, resolve_precision
+from emotion_tl.evaluation.metrics import Evaluation, evaluate_predictions
+from emotion_tl.evaluation.paired import McNemar, evaluate_mcnemar
+from emotion_tl.evaluation.predict import predict_files, predictor_from_checkpoint
+from emotion_tl.evaluation.predictions import make_predictions_table, read_predictions_table
+from emotion_tl.model.checkpoint import CheckpointError, load_checkpoint
+from emotion_tl.storage import write_atomic
+
+logger = logging.getLogger("emotion_tl")
+
+ENSEMBLE = "ensemble"
+
+
+@dataclass
+class ApproachOutputs:
+    """What one approach left in checkpoint_dir: its best model's metadata and test predictions."""
+
+    name: str  # the output prefix, e.g. "frozen_weights"
+    checkpoint: dict[str, Any]
+    predictions: pd.DataFrame  # file, label, predicted, prob_<class> per test image
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.checkpoint["class_names"])
+
+    def facts(self) -> dict[str, float | int | None]:
+        """Trainable parameters, seconds per epoch, best epoch, peak memory (as recorded)."""
+        metrics, history = self.checkpoint.get("metrics", {}), self.checkpoint.get("history", [])
+        peak, trainable = metrics.get("peak_memory_mb"), metrics.get("trainable_params")
+        return {
+            "trainable_params": None if trainable is None else int(trainable),
+            "seconds_per_epoch": float(np.mean([row["seconds"] for row in history]))
+            if history
+            else None,
+            "best_epoch": int(self.checkpoint["epoch"]),
+            "peak_memory_mb": None if peak is None or math.isnan(peak) else round(peak, 1),
+        }
+
+
+@dataclass
+class Comparison:
+    """Each approach's and the ensemble's test scores, and the paired test between approaches."""
+
+    approaches: list[ApproachOutputs]
+    evaluations: dict[str, Evaluation]  # each approach's name, then "ensemble"
+    mcnemar: McNemar
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.approaches[0].class_names
+
+    def table(self) -> pd.DataFrame:
+        """One row per model: training facts and test scores (the ensemble trains nothing)."""
+        facts = {a.name: a.facts() for a in self.approaches}
+        rows = [
+            {"model": name} | facts.get(name, {}) | evaluation.scores()
+            for name, evaluation in self.evaluations.items()
+        ]
+        # Nullable integers: the ensemble's empty cells must not turn the counts into floats.
+        return pd.DataFrame(rows).astype({"trainable_params": "Int64", "best_epoch": "Int64"})
+
+    def to_dict(self) -> dict[str, Any]:
+        """Everything in plain types, for comparison.json."""
+        facts = {a.name: a.facts() for a in self.approaches}
+        return {
+            "class_names": self.class_names,
+            "models": {
+                name: facts.get(name, {}) | evaluation.to_dict()
+                for name, evaluation in self.evaluations.items()
+            },
+            "mcnemar": self.mcnemar.to_dict(),
+        }
+
+    def num_test_images(self) -> int:
+        return next(iter(self.evaluations.values())).num_images
+
+
+def build_comparison(approaches: list[ApproachOutputs]) -> Comparison:
+    """Score each approach and their ensemble; McNemar's test on the first two approaches."""
+    if len(approaches) != 2:
+        raise ValueError("a comparison needs exactly two approaches.")
+    first, second = approaches
+    if first.class_names != second.class_names:
+        raise CheckpointError(
+            f"{first.name} has classes {first.class_names} but {second.name} has "
+            f"{second.class_names}; train both on the same categories (--approach both)."
+        )
+    if list(first.predictions["file"]) != list(second.predictions["file"]):
+        raise DataError(
+            f"{first.name} and {second.name} were tested on different images; "
+            "train both in one run (--approach both) so they share split.csv."
+        )
+    class_names = first.class_names
+    labels, probabilities_a = read_predictions_table(first.predictions, class_names)
+    _, probabilities_b = read_predictions_table(second.predictions, class_names)
+    ensemble = (probabilities_a + probabilities_b) / 2
+    evaluations = {
+        first.name: evaluate_predictions(labels, probabilities_a, class_names),
+        second.name: evaluate_predictions(labels, probabilities_b, class_names),
+        ENSEMBLE: evaluate_predictions(labels, ensemble, class_names),
+    }
+    mcnemar = evaluate_mcnemar(
+        labels, probabilities_a.argmax(1), probabilities_b.argmax(1), (first.name, second.name)
+    )
+    return Comparison(approaches, evaluations, mcnemar)
+
+
+def predict_test_split(
+    checkpoint: dict[str, Any], checkpoint_dir: Path, data_dir: Path
+) -> pd.DataFrame:
+    """Re-create a predictions table from the checkpoint and the saved split's test images,
+    on the device and in the precision the checkpoint's run used."""
+    split = read_split(checkpoint_dir)
+    test = split[split["split"] == "test"].reset_index(drop=True)
+    predictor = predictor_from_checkpoint(checkpoint)
+    config = checkpoint.get("config", {})
+    device = resolve_device(config.get("device", Config.device))
+    precision = resolve_precision(config.get("precision", Config.precision), device)
+    _, probabilities, skipped = predict_files(
+        [predictor], [data_dir / f for f in test["file"]], device=device, precision=precision
+    )
+    if skipped.total():
+        raise DataError(
+            f"{skipped.total()} test image(s) could not be read from '{data_dir}':\n"
+            f"{skipped.summary()}\nPass --data_dir with the folder the models were trained on."
+        )
+    labels = test["label"].map({c: i for i, c in enumerate(predictor.class_names)}).to_numpy()
+    return make_predictions_table(list(test["file"]), probabilities, predictor.class_names, labels)
+
+
+def load_approach_outputs(
+    checkpoint_dir: str | Path, approach: str, data_dir: str | Path | None = None
+) -> ApproachOutputs:
+    """Read `<prefix>_best.pt` and `<prefix>_test_predictions.csv` (re-predicted when missing)."""
+    checkpoint_dir = Path(checkpoint_dir)
+    prefix = OUTPUT_PREFIX[approach]
+    checkpoint = load_checkpoint(checkpoint_dir / f"{prefix}_best.pt")
+    path = checkpoint_dir / f"{prefix}_test_predictions.csv"
+    if path.is_file():
+        predictions = pd.read_csv(path, dtype={"file": str, "label": str, "predicted": str})
+    else:
+        data_dir = Path(data_dir or checkpoint["config"]["data_dir"])
+        logger.info("%s missing; predicting the test split of %s again", path.name, data_dir)
+        predictions = predict_test_split(checkpoint, checkpoint_dir, data_dir)
+        write_atomic(path, predictions.to_csv(index=False).encode())
+    return ApproachOutputs(prefix, checkpoint, predictions)
+
+
+def load_comparison(checkpoint_dir: str | Path, data_dir: str | Path | None = None) -> Comparison:
+    """The comparison of both approaches from a checkpoint_dir's saved outputs."""
+    checkpoint_dir = Path(checkpoint_dir)
+    missing = [
+        OUTPUT_PREFIX[a]
+        for a in APPROACHES
+        if not (checkpoint_dir / f"{OUTPUT_PREFIX[a]}_best.pt").is_file()
+    ]
+    if missing:
+        raise CheckpointError(
+            f"no {', '.join(m + '_best.pt' for m in missing)} in '{checkpoint_dir}'; "
+            "train both approaches first (python -m emotion_tl --approach both)."
+        )
+    return build_comparison(
+        [load_approach_outputs(checkpoint_dir, a, data_dir) for a in APPROACHES]
+    )

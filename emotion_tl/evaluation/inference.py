@@ -1,0 +1,71 @@
+"""Running a model forward: the one place that turns batches into class probabilities, used for
+validation during training, the test split, and predictions on new images alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from emotion_tl.device import autocast, to_device
+from emotion_tl.evaluation.metrics import compute_accuracy, compute_mean_loss
+
+
+@torch.no_grad()
+def predict_probabilities(
+    model: nn.Module,
+    batches: Iterable[torch.Tensor],
+    device: torch.device,
+    precision: str,
+    *,
+    tta: bool = False,
+) -> np.ndarray:
+    """Softmax probabilities (N, C) of `model` in eval mode for each batch (B, 3, H, W) or cached
+    features (B, 2048); `tta` averages in the left-right mirror of each image."""
+    model.eval()
+    outputs = []
+    for batch in batches:
+        batch = to_device(batch, device)
+        with autocast(device, precision):
+            logits = model(batch)
+            flipped = model(torch.flip(batch, dims=[-1])) if tta else None
+        probabilities = logits.float().softmax(1)
+        if flipped is not None:
+            probabilities = (probabilities + flipped.float().softmax(1)) / 2
+        outputs.append(probabilities.cpu())
+    if not outputs:
+        return np.zeros((0, 0), dtype=np.float32)
+    return torch.cat(outputs).numpy()
+
+
+def predict_loader(
+    model: nn.Module, loader: DataLoader, device: torch.device, precision: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities (N, C) and true labels (N,) for every (images, labels) batch of `loader`."""
+    labels: list[torch.Tensor] = []
+
+    def images() -> Iterable[torch.Tensor]:
+        for batch_images, batch_labels in loader:
+            labels.append(batch_labels)
+            yield batch_images
+
+    probabilities = predict_probabilities(model, images(), device, precision)
+    return probabilities, torch.cat(labels).numpy()
+
+
+def evaluate_loader(
+    model: nn.Module,
+    loader: DataLoader,
+    device: torch.device,
+    precision: str,
+    class_weights: torch.Tensor | None = None,
+) -> tuple[float, float]:
+    """Mean cross-entropy (weighted by `class_weights` as the training loss is) and accuracy."""
+    probabilities, labels = predict_loader(model, loader, device, precision)
+    weights = None if class_weights is None else class_weights.cpu().numpy()
+    return compute_mean_loss(labels, probabilities, weights), compute_accuracy(
+        labels, probabilities
+    )

@@ -1,0 +1,130 @@
+"""The comparison report files: comparison.csv/.json/.md/.png, mistakes.png and gradcam.png."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from torchvision.transforms.v2 import functional as TF
+
+from emotion_tl.data.files import load_image
+from emotion_tl.evaluation.comparison import Comparison, load_comparison
+from emotion_tl.evaluation.paired import find_only_right
+from emotion_tl.evaluation.predict import predictor_from_checkpoint
+from emotion_tl.evaluation.predictions import find_hardest, read_predictions_table
+from emotion_tl.figures.evaluation import plot_comparison, plot_mistakes
+from emotion_tl.storage import save_figure_atomic, write_atomic
+
+logger = logging.getLogger("emotion_tl")
+
+REPORT_NAME = "comparison"
+
+
+def format_cell(value: Any) -> str:
+    """A table cell for people: thousands separators, three decimals, a dash when empty."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, (int, np.integer)):
+        return f"{value:,}"
+    return f"{value:.3f}"
+
+
+def format_markdown(comparison: Comparison) -> str:
+    """comparison.md: the table, the paired test in words, per-class scores."""
+    table = comparison.table().set_index("model").T.map(format_cell)
+    lines = [
+        "# Frozen weights vs fine-tuning",
+        "",
+        f"Scores on the same {comparison.num_test_images()} held-out test images; the ensemble "
+        "averages both models' probabilities.",
+        "",
+        table.to_markdown(colalign=["left"] + ["right"] * table.shape[1], disable_numparse=True),
+        "",
+        f"**Paired test (McNemar, exact):** {comparison.mcnemar.sentence()}",
+        "",
+    ]
+    for name, evaluation in comparison.evaluations.items():
+        per_class = evaluation.per_class.map(format_cell)
+        lines += [
+            f"## {name}: per class",
+            "",
+            per_class.to_markdown(colalign=["left"] + ["right"] * 4, disable_numparse=True),
+            "",
+        ]
+    lines += ["![comparison](comparison.png)", ""]
+    return "\n".join(lines)
+
+
+def plot_comparison_report(comparison: Comparison) -> Figure:
+    """comparison.png: both approaches' curves on shared axes and their confusion matrices."""
+    names = [a.name for a in comparison.approaches]
+    return plot_comparison(
+        {a.name: a.checkpoint["history"] for a in comparison.approaches},
+        {name: comparison.evaluations[name].confusion for name in names},
+        {name: comparison.evaluations[name].accuracy for name in names},
+        title=comparison.mcnemar.sentence(),
+    )
+
+
+def plot_mistakes_report(comparison: Comparison, data_dir: str | Path, count: int = 6) -> Figure:
+    """mistakes.png: each approach's highest-loss test images."""
+    hardest = {
+        a.name: find_hardest(a.predictions, comparison.class_names, count)
+        for a in comparison.approaches
+    }
+    return plot_mistakes(hardest, data_dir)
+
+
+def pick_disputed_files(comparison: Comparison, count: int = 4) -> list[str]:
+    """Test images only one approach gets right first, then those the ensemble finds hardest."""
+    first, second = (a.predictions for a in comparison.approaches)
+    labels, probabilities_a = read_predictions_table(first, comparison.class_names)
+    _, probabilities_b = read_predictions_table(second, comparison.class_names)
+    only_a, only_b = find_only_right(labels, probabilities_a.argmax(1), probabilities_b.argmax(1))
+    confidence = ((probabilities_a + probabilities_b) / 2)[np.arange(len(labels)), labels]
+    order = np.lexsort((confidence, ~(only_a | only_b)))  # disputed first, then least confident
+    return [first["file"].iloc[i] for i in order[:count]]
+
+
+def plot_gradcam_report(comparison: Comparison, data_dir: str | Path, count: int = 4) -> Figure:
+    """gradcam.png: Grad-CAM of both approaches on the same few test images, disputed ones first."""
+    from emotion_tl.evaluation.explain import plot_gradcam_comparison  # captum: only when asked
+
+    files = pick_disputed_files(comparison, count)
+    images = [TF.pil_to_tensor(load_image(Path(data_dir) / f)) for f in files]
+    table = comparison.approaches[0].predictions.set_index("file")
+    predictors = {
+        a.name: predictor_from_checkpoint(a.checkpoint, a.name) for a in comparison.approaches
+    }
+    return plot_gradcam_comparison(predictors, images, list(table.loc[files, "label"]))
+
+
+def write_comparison_report(
+    checkpoint_dir: str | Path, data_dir: str | Path | None = None
+) -> dict[str, Path]:
+    """Write comparison.csv/.json/.md/.png (and the figures of images) into checkpoint_dir."""
+    checkpoint_dir = Path(checkpoint_dir)
+    comparison = load_comparison(checkpoint_dir, data_dir)
+    paths = {
+        kind: checkpoint_dir / f"{REPORT_NAME}.{kind}" for kind in ("csv", "json", "md", "png")
+    }
+    write_atomic(paths["csv"], comparison.table().to_csv(index=False).encode())
+    write_atomic(paths["json"], json.dumps(comparison.to_dict(), indent=2).encode())
+    write_atomic(paths["md"], format_markdown(comparison).encode())
+    save_figure_atomic(plot_comparison_report(comparison), paths["png"])
+    data_dir = Path(data_dir or comparison.approaches[0].checkpoint["config"]["data_dir"])
+    try:
+        for kind, plot in (("mistakes", plot_mistakes_report), ("gradcam", plot_gradcam_report)):
+            paths[kind] = checkpoint_dir / f"{kind}.png"
+            save_figure_atomic(plot(comparison, data_dir), paths[kind])
+    except OSError as error:  # the images moved: the report stands without these figures
+        logger.warning("No mistakes/Grad-CAM figures: cannot read the test images (%s)", error)
+        paths = {k: p for k, p in paths.items() if p.is_file()}
+    logger.info(comparison.mcnemar.sentence())
+    return paths

@@ -1,0 +1,285 @@
+"""One training loop for both approaches; they differ only in their parameter groups.
+
+`fit(model, train_loader, val_loader, ...)` trains with Adam and cross-entropy, validates after
+every epoch and returns the history; it never plots or writes files.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from emotion_tl.device import autocast, to_device
+from emotion_tl.evaluation.inference import evaluate_loader
+from emotion_tl.model.resnet import make_param_groups, set_train_mode
+
+History = list[dict[str, float]]  # one dict per epoch: epoch, train_loss, train_acc, val_loss, ...
+
+
+@dataclass
+class TrainState:
+    """Where training stands: `fit` reads it to start and keeps it current, so an interrupted
+    run can be saved (`to_dict`) and continued exactly where it stopped."""
+
+    epoch: int = 1  # the epoch in progress, 1-based
+    step: int = 0  # training steps already taken in that epoch
+    totals: list[float] = field(default_factory=lambda: [0.0, 0, 0])  # loss sum, correct, seen
+    history: History = field(default_factory=list)  # the finished epochs
+    rng: dict[str, Any] | None = None  # torch and train-loader generator states at epoch start
+    optimizer: dict[str, Any] | None = None  # filled in when training stops early
+    scaler: dict[str, Any] | None = None
+    stopped: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values and tensors, for a checkpoint that loads with weights_only=True."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class TrainStep:
+    """One optimisation step: forward in mixed precision, loss, backward, Adam update."""
+
+    optimizer: torch.optim.Optimizer
+    loss_fn: nn.Module
+    scaler: torch.amp.GradScaler  # loss scaling matters only for fp16; a no-op otherwise
+    device: torch.device
+    precision: str
+
+    def __call__(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
+        """Train on one batch; return its mean loss and how many it classified correctly."""
+        images, labels = to_device(images, self.device), labels.to(self.device)
+        with autocast(self.device, self.precision):
+            logits = model(images)
+        loss = self.loss_fn(logits.float(), labels)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss.item(), (logits.argmax(1) == labels).sum().item()
+
+
+def make_train_step(
+    model: nn.Module,
+    approach: str,
+    *,
+    backbone_lr: float,
+    head_lr: float,
+    device: torch.device,
+    precision: str,
+    class_weights: torch.Tensor | None = None,
+) -> TrainStep:
+    """Freeze or unfreeze `model` for `approach`, move it to `device` and build its step."""
+    groups = make_param_groups(model, approach, backbone_lr=backbone_lr, head_lr=head_lr)
+    weight = class_weights.to(device) if class_weights is not None else None
+    model.to(device, memory_format=torch.channels_last)
+    return TrainStep(
+        optimizer=torch.optim.Adam(groups),
+        loss_fn=nn.CrossEntropyLoss(weight=weight),
+        scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
+        device=device,
+        precision=precision,
+    )
+
+
+def capture_rng(generator: torch.Generator | None) -> dict[str, Any]:
+    """The random states an epoch draws from: torch's (augmentation) and the loader's (order)."""
+    return {
+        "torch": torch.get_rng_state(),
+        "loader": generator.get_state() if generator is not None else None,
+    }
+
+
+def restore_rng(rng: dict[str, Any], generator: torch.Generator | None) -> None:
+    """Put back states from `capture_rng`, so a resumed epoch draws the same numbers again."""
+    torch.set_rng_state(rng["torch"])
+    if generator is not None and rng["loader"] is not None:
+        generator.set_state(rng["loader"])
+
+
+def train_one_epoch(
+    model: nn.Module,
+    loader: DataLoader,
+    step: TrainStep,
+    state: TrainState,
+    progress: tqdm | None = None,
+    stop: threading.Event | None = None,
+) -> tuple[float, float]:
+    """Train for one pass over `loader`; return mean loss and accuracy.
+
+    Starts after `state.step` steps (a resumed epoch) and returns early, with `state.stopped`
+    set, after the first step that finds `stop` set.
+    """
+    for index, (images, labels) in enumerate(loader):
+        if index < state.step:
+            continue  # taken before the interruption; loaded again only to replay the RNG
+        loss, correct = step(model, images, labels)
+        state.step += 1
+        state.totals[0] += loss * len(labels)
+        state.totals[1] += correct
+        state.totals[2] += len(labels)
+        loss_sum, correct_sum, seen = state.totals
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct_sum / seen:.3f}")
+        if stop is not None and stop.is_set():
+            state.stopped = True
+            break
+    loss_sum, correct_sum, seen = state.totals
+    return loss_sum / max(seen, 1), correct_sum / max(seen, 1)
+
+
+def start_epoch(loader: DataLoader, state: TrainState) -> None:
+    """Draw the epoch's random numbers as the first try of this epoch did, and tell the sampler
+    which epoch it is (the frozen approach's cached views cycle by epoch)."""
+    generator = getattr(loader, "generator", None)
+    if state.rng is None:
+        state.rng = capture_rng(generator)
+    else:  # a resumed epoch: draw the same order and augmentations as before
+        restore_rng(state.rng, generator)
+    set_epoch = getattr(loader.sampler, "set_epoch", None)
+    if set_epoch is not None:
+        set_epoch(state.epoch - 1)
+
+
+def fit(
+    model: nn.Module,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    *,
+    approach: str,
+    epochs: int,
+    backbone_lr: float,
+    head_lr: float,
+    device: torch.device,
+    precision: str,
+    on_epoch_end: Callable[[dict[str, float], nn.Module], Any] | None = None,
+    progress_desc: str = "",
+    class_weights: torch.Tensor | None = None,
+    state: TrainState | None = None,
+    stop: threading.Event | None = None,
+) -> History:
+    """Train `model` with Adam; `approach` decides which parameters learn and at what rate.
+
+    `backbone_lr` is unused when frozen; `head_lr` is the new final layer's rate.
+    `class_weights` (C,) weight the training and the validation loss per class. `state`
+    continues an interrupted run and is kept current; when `stop` is set, training ends after
+    the current step with `state.stopped` and the optimizer state in `state`.
+    """
+    state = state if state is not None else TrainState()
+    step = make_train_step(
+        model,
+        approach,
+        backbone_lr=backbone_lr,
+        head_lr=head_lr,
+        device=device,
+        precision=precision,
+        class_weights=class_weights,
+    )
+    if state.optimizer is not None:
+        step.optimizer.load_state_dict(state.optimizer)
+    if state.scaler is not None:
+        step.scaler.load_state_dict(state.scaler)
+    state.stopped = False
+    desc, steps = progress_desc or approach, len(train_loader)
+    bar = tqdm(
+        total=epochs * steps, initial=(state.epoch - 1) * steps + state.step, desc=desc, unit="step"
+    )
+    try:
+        while state.epoch <= epochs and not state.stopped:
+            stats = run_epoch(
+                model,
+                train_loader,
+                val_loader,
+                step,
+                state,
+                bar,
+                stop,
+                class_weights=class_weights,
+                approach=approach,
+            )
+            if stats is None:
+                break
+            bar.set_description(
+                f"{desc} epoch {stats['epoch']}/{epochs} val_acc={stats['val_acc']:.3f}"
+            )
+            if on_epoch_end is not None:
+                on_epoch_end(stats, model)
+            if stop is not None and stop.is_set() and state.epoch <= epochs:
+                state.stopped = True
+                state.rng = capture_rng(getattr(train_loader, "generator", None))
+    finally:
+        bar.close()
+    if state.stopped:
+        state.optimizer, state.scaler = step.optimizer.state_dict(), step.scaler.state_dict()
+    return state.history
+
+
+def run_epoch(
+    model: nn.Module,
+    train_loader: DataLoader,
+    val_loader: DataLoader,
+    step: TrainStep,
+    state: TrainState,
+    bar: tqdm,
+    stop: threading.Event | None,
+    *,
+    class_weights: torch.Tensor | None,
+    approach: str,
+) -> dict[str, float] | None:
+    """Train the epoch in `state` to its end and validate: its stats, or None if stopped."""
+    epoch = state.epoch
+    start_epoch(train_loader, state)
+    start = time.perf_counter()
+    set_train_mode(model, approach)
+    train_loss, train_acc = train_one_epoch(model, train_loader, step, state, bar, stop)
+    train_seconds = time.perf_counter() - start
+    if state.stopped:
+        return None
+    val_loss, val_acc = evaluate_loader(
+        model, val_loader, step.device, step.precision, class_weights
+    )
+    stats = {
+        "epoch": epoch,
+        "train_loss": train_loss,
+        "train_acc": train_acc,
+        "val_loss": val_loss,
+        "val_acc": val_acc,
+        "seconds": time.perf_counter() - start,
+        "train_seconds": train_seconds,  # the training pass alone, data loading included
+    }
+    state.history.append(stats)
+    state.epoch, state.step, state.totals, state.rng = epoch + 1, 0, [0.0, 0, 0], None
+    return stats
+
+
+def is_better(stats: dict[str, float], best: dict[str, float] | None) -> bool:
+    """Higher validation accuracy wins; on a tie, lower validation loss."""
+    if best is None:
+        return True
+    if stats["val_acc"] != best["val_acc"]:
+        return stats["val_acc"] > best["val_acc"]
+    return stats["val_loss"] < best["val_loss"]
+
+
+@dataclass
+class BestEpoch:
+    """The best epoch so far by `is_better`, with a copy of the model's weights at that epoch."""
+
+    stats: dict[str, float] | None = None
+    state_dict: dict[str, torch.Tensor] | None = None
+
+    def update(self, stats: dict[str, float], model: nn.Module) -> bool:
+        """Keep `stats` and `model`'s weights if this epoch is better; True if it was."""
+        if not is_better(stats, self.stats):
+            return False
+        self.stats = stats
+        self.state_dict = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        return True

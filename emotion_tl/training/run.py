@@ -1,0 +1,117 @@
+"""A whole run: prepare the data once, train each approach, write every output.
+
+`run_experiment(cfg)` is what `python -m emotion_tl` does; `prepare_run` and
+`training.approach.train_approach` are its two halves, which the notebooks call one at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from emotion_tl.config import OUTPUT_PREFIX, Config
+from emotion_tl.data.describe import make_data_report
+from emotion_tl.data.prepare import PreparedData, prepare_data
+from emotion_tl.data.split import check_same_split, save_split
+from emotion_tl.model.checkpoint import load_checkpoint
+from emotion_tl.model.weights import Pretrained, load_backbone_weights
+from emotion_tl.storage import (
+    check_free_space,
+    check_writable,
+    estimate_output_bytes,
+    remove_stale_temporaries,
+)
+from emotion_tl.training.approach import ApproachResult, train_approach
+from emotion_tl.training.outputs import make_output_paths
+from emotion_tl.training.resume import catch_stop_signals, compare_configs
+
+logger = logging.getLogger("emotion_tl")
+
+
+def load_result(cfg: Config, approach: str, out_dir: Path) -> ApproachResult | None:
+    """The result of an approach a resumed run had already finished, from its checkpoints."""
+    paths = make_output_paths(out_dir, approach)
+    if paths["interrupted"].exists() or not (paths["best"].is_file() and paths["final"].is_file()):
+        return None
+    best, final = load_checkpoint(paths["best"]), load_checkpoint(paths["final"])
+    if compare_configs(final["config"], cfg.to_dict()):
+        return None  # finished with other settings: train it again
+    logger.info(
+        "%s finished before the interruption; using its saved results", OUTPUT_PREFIX[approach]
+    )
+    metrics = best["metrics"]
+    return ApproachResult(
+        approach=approach,
+        trainable_params=int(metrics["trainable_params"]),
+        best_epoch=int(best["epoch"]),
+        best_val_acc=metrics["val_acc"],
+        test_acc=metrics["test_acc"],
+        final_test_acc=final["metrics"]["test_acc"],
+        seconds_per_epoch=float(np.mean([row["seconds"] for row in final["history"]])),
+        peak_memory_mb=float(metrics.get("peak_memory_mb", float("nan"))),
+        history=final["history"],
+        outputs={"best": paths["best"], "final": paths["final"]},
+    )
+
+
+def prepare_run(cfg: Config) -> tuple[PreparedData, Pretrained]:
+    """Everything before training: check the output folder, prepare and split data, load weights."""
+    out_dir = Path(cfg.checkpoint_dir)
+    check_writable(out_dir)
+    check_free_space(out_dir, estimate_output_bytes(len(cfg.approaches)))
+    remove_stale_temporaries(out_dir)
+    data = prepare_data(cfg)
+    logger.info("%s", make_data_report(data, cfg.balance))
+    if cfg.resume:
+        check_same_split(data.table, out_dir)
+    else:
+        save_split(data.table, out_dir)
+    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)
+    logger.info("Backbone weights: %s", pretrained.source)
+    return data, pretrained
+
+
+def run_experiment(cfg: Config) -> list[ApproachResult]:
+    """What `python -m emotion_tl` does: check, prepare, train each approach, write outputs.
+
+    Ctrl-C or SIGTERM during training saves an interrupted checkpoint and raises
+    TrainingInterrupted; `cfg.resume` continues from it.
+    """
+    from emotion_tl.evaluation.report import write_comparison_report
+
+    data, pretrained = prepare_run(cfg)
+    out_dir = Path(cfg.checkpoint_dir)
+    results = []
+    # Signals stop training gracefully only while it runs; elsewhere they act as usual.
+    with catch_stop_signals() as stop:
+        for approach in cfg.approaches:
+            done = load_result(cfg, approach, out_dir) if cfg.resume else None
+            results.append(done or train_approach(cfg, approach, data, pretrained, out_dir, stop))
+    if len(results) == 2:
+        try:
+            report = write_comparison_report(out_dir, data_dir=cfg.data_dir)
+            logger.info("Comparison report: %s", report["md"])
+        except (ValueError, OSError) as error:  # the trained models are saved all the same
+            logger.warning(
+                "Could not write the comparison report (%s); fix that, then run "
+                "`python -m emotion_tl compare --checkpoint_dir %s`.",
+                error,
+                out_dir,
+            )
+    return results
+
+
+def summarize(results: list[ApproachResult]) -> pd.DataFrame:
+    """The end-of-run table: one row per approach."""
+    return pd.DataFrame(
+        {
+            "approach": [OUTPUT_PREFIX[r.approach] for r in results],
+            "trainable params": [f"{r.trainable_params:,}" for r in results],
+            "best val acc": [round(r.best_val_acc, 3) for r in results],
+            "test acc": [round(r.test_acc, 3) for r in results],
+            "s/epoch": [f"{r.seconds_per_epoch:.2g}" for r in results],
+        }
+    )
