@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 ## weights: fetch and convert the ImageNet ResNet50 weights once (cached per user)
 weights: setup
-	$(PY) -m emotion_tl.weights
+	$(PY) -m emotion_tl weights
 
 ## demo: the main job, both approaches on the bundled Images/ (confused vs neutral)
 demo: weights
@@ -31,10 +31,10 @@ demo: weights
 test: setup
 	$(PY) -m pytest
 
-## lint: ruff over the package and tests
+## lint: ruff over the package, tests, benchmarks and tools
 lint: setup
-	$(BIN)/ruff check emotion_tl tests
-	$(BIN)/ruff format --check emotion_tl tests
+	$(BIN)/ruff check emotion_tl tests benchmarks tools
+	$(BIN)/ruff format --check emotion_tl tests benchmarks tools
 
 ## benchmark: roof, project and naive reference on Images/ (about 30 min on 2 CPU cores)
 benchmark: weights

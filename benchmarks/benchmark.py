@@ -33,11 +33,24 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms
 
-from emotion_tl.config import Config
-from emotion_tl.data import IMAGENET_MEAN, IMAGENET_STD, prepare_data, resize_size_for
-from emotion_tl.device import autocast, resolve_device, resolve_precision
-from emotion_tl.model import build_model, make_param_groups, set_train_mode
-from emotion_tl.run import is_better, load_backbone_weights, seed_everything, train_approach
+from emotion_tl.config import Config, add_config_arguments, config_from_args
+from emotion_tl.data.prepare import prepare_data
+from emotion_tl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, resize_size_for
+from emotion_tl.device import resolve_device, resolve_precision, seed_everything
+from emotion_tl.model.resnet import build_model, make_param_groups, set_train_mode
+from emotion_tl.model.weights import load_backbone_weights
+from emotion_tl.training.approach import train_approach
+from emotion_tl.training.loop import is_better, make_train_step
+
+RUN_OPTIONS = [
+    "data_dir",
+    "categories",
+    "epochs",
+    "batch_size",
+    "image_size",
+    "max_images_per_category",
+    "device",
+]
 
 
 def measure_memory(device: torch.device) -> dict[str, float | None]:
@@ -61,29 +74,21 @@ def synchronize(device: torch.device) -> None:
 def run_roof(device_name: str, precision: str, batch_size: int, image_size: int, steps: int):
     """Images/s of a ResNet50 training step on random in-memory tensors: the hardware's roof."""
     device = resolve_device(device_name)
-    model = build_model(2).to(device, memory_format=torch.channels_last).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    loss_fn = nn.CrossEntropyLoss()
-    scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+    model = build_model(2)
+    # The package's own training step (the one fit runs), fed tensors already on the device.
+    step = make_train_step(
+        model, "finetuning", backbone_lr=1e-4, head_lr=1e-4, device=device, precision=precision
+    )
+    model.train()
     images = torch.randn(batch_size, 3, image_size, image_size, device=device)
     images = images.contiguous(memory_format=torch.channels_last)
     labels = torch.randint(0, 2, (batch_size,), device=device)
-
-    def step() -> None:
-        with autocast(device, precision):
-            logits = model(images)
-        loss = loss_fn(logits.float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-
     for _ in range(2):  # warm-up: kernel selection, allocator
-        step()
+        step(model, images, labels)
     synchronize(device)
     start = time.perf_counter()
     for _ in range(steps):
-        step()
+        step(model, images, labels)
     synchronize(device)
     seconds = time.perf_counter() - start
     return {"images_per_s": steps * batch_size / seconds} | measure_memory(device)
@@ -95,7 +100,7 @@ def run_project(cfg_values: dict) -> dict:
     device = resolve_device(cfg.device)
     start = time.perf_counter()
     data = prepare_data(cfg)
-    pretrained = load_backbone_weights(cfg)
+    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)
     shared_seconds = time.perf_counter() - start  # decoding and weights, used by both approaches
     out_dir = Path(cfg.checkpoint_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -182,7 +187,7 @@ def run_naive(cfg_values: dict, approach: str, epochs: int, split: dict) -> dict
         loaders[name] = torch.utils.data.DataLoader(
             dataset, batch_size=cfg.batch_size, shuffle=name == "train"
         )
-    pretrained = load_backbone_weights(cfg)
+    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)
     model = build_model(
         len(cfg.categories), pretrained.weights, stride_in_1x1=pretrained.stride_in_1x1
     ).to(device)
@@ -316,9 +321,8 @@ def check_targets(report: dict) -> list[dict]:
 def get_args_parser() -> argparse.ArgumentParser:
     """The benchmark's options; the defaults are the full run on the bundled data."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data_dir", default="Images")
-    parser.add_argument("--categories", nargs="+", default=["confused", "neutral"])
-    parser.add_argument("--epochs", type=int, default=20)
+    # The run's settings are Config's options, with Config's defaults.
+    add_config_arguments(parser, RUN_OPTIONS)
     parser.add_argument(
         "--naive_finetuning_epochs",
         type=int,
@@ -326,13 +330,10 @@ def get_args_parser() -> argparse.ArgumentParser:
         help="train naive fine-tuning this many epochs only and extrapolate its wall time to "
         "--epochs (marked in the output); default: all --epochs",
     )
-    parser.add_argument("--batch_size", type=int, default=32)
-    parser.add_argument("--image_size", type=int, default=224)
-    parser.add_argument("--max_images_per_category", type=int, default=None)
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     parser.add_argument("--roof_steps", type=int, default=6, help="timed steps per precision")
     parser.add_argument(
         "--feature_views",
+        dest="views_to_study",
         type=int,
         nargs="+",
         default=None,
@@ -347,16 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     os.environ["TQDM_DISABLE"] = "1"  # read when the spawned processes import tqdm
     work = Path(tempfile.mkdtemp(prefix="emotion_tl_benchmark_"))
-    cfg = Config(
-        data_dir=args.data_dir,
-        categories=tuple(args.categories),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        image_size=args.image_size,
-        max_images_per_category=args.max_images_per_category,
-        device=args.device,
-        checkpoint_dir=str(work / "project"),
-    )
+    cfg = config_from_args(args, checkpoint_dir=str(work / "project"))
     device = resolve_device(cfg.device)
     auto = resolve_precision("auto", device)
     started = time.perf_counter()
@@ -389,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg, approach="finetuning", precision="fp32", checkpoint_dir=str(work / "fp32")
         )
         report["project_fp32"] = run_isolated(run_project, fp32.to_dict())["approaches"]
-    for views in args.feature_views or []:
+    for views in args.views_to_study or []:
         log(f"project: frozen, feature_views={views}")
         study = replace(
             cfg, approach="frozen", feature_views=views, checkpoint_dir=str(work / f"views{views}")

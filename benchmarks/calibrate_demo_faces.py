@@ -33,8 +33,7 @@ from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+from emotion_tl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 
 def load_pictures(image_dir: Path, files: list[str], size: int = 224) -> np.ndarray:
@@ -47,8 +46,8 @@ def load_pictures(image_dir: Path, files: list[str], size: int = 224) -> np.ndar
 @torch.no_grad()
 def extract_resnet_features(pictures: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """Pooled 2048-d features of the ImageNet ResNet50 (frozen, eval mode)."""
-    from emotion_tl.model import build_model
-    from emotion_tl.weights import load_pretrained_weights
+    from emotion_tl.model.resnet import build_model
+    from emotion_tl.model.weights import load_pretrained_weights
 
     model = build_model(num_classes=2, weights=load_pretrained_weights())
     model.fc = torch.nn.Identity()
@@ -56,7 +55,8 @@ def extract_resnet_features(pictures: np.ndarray, batch_size: int = 32) -> np.nd
     features = []
     for start in range(0, len(pictures), batch_size):
         batch = torch.from_numpy(pictures[start : start + batch_size]).permute(0, 3, 1, 2)
-        batch = (batch.float() / 255 - IMAGENET_MEAN) / IMAGENET_STD
+        mean, std = (torch.tensor(v).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD))
+        batch = (batch.float() / 255 - mean) / std
         features.append(model(batch).numpy())
     return np.concatenate(features)
 

@@ -6,7 +6,8 @@ cannot look good.
     python benchmarks/imbalance.py --data_dir Images --minority_count 30 --seeds 0 1 2 3 4 5 6 7
 
 To be quick on a CPU it computes the frozen backbone's features once (no augmentation) and then
-trains only the head, with the package's loss, optimiser, rate, epochs and best-epoch choice.
+trains only the head with the package's own loop (`fit`): its loss, optimiser, rate, epochs and
+best-epoch choice.
 Needs data_dir/metadata.csv (file, identity), as the bundled demo faces have.
 """
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,55 +24,73 @@ from sklearn.metrics import balanced_accuracy_score, recall_score
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from emotion_tl.balance import make_balanced_sampler, make_class_weights
 from emotion_tl.config import Config
-from emotion_tl.data import build_transforms, make_split, resize_size_for
-from emotion_tl.files import decode_image
-from emotion_tl.model import FEATURE_DIM, build_model
-from emotion_tl.weights import load_pretrained_weights
+from emotion_tl.data.balance import make_balanced_sampler, make_class_weights
+from emotion_tl.data.files import decode_image
+from emotion_tl.data.metadata import read_metadata
+from emotion_tl.data.split import make_split
+from emotion_tl.data.transforms import build_transforms, resize_size_for
+from emotion_tl.device import resolve_precision
+from emotion_tl.model.resnet import FEATURE_DIM, build_model
+from emotion_tl.model.weights import load_backbone_weights
+from emotion_tl.training.feature_cache import compute_features
+from emotion_tl.training.feature_loaders import FeatureHead
+from emotion_tl.training.loop import BestEpoch, fit
+
+CPU = torch.device("cpu")
 
 
-@torch.no_grad()
-def compute_features(files: list[str], cfg: Config) -> torch.Tensor:
+def extract_features(files: list[str], cfg: Config) -> torch.Tensor:
     """Frozen ImageNet ResNet50 features (N, 2048) of the evaluation view of each file."""
-    weights = load_pretrained_weights(cfg.weights)
-    model = build_model(2, weights).eval()
-    model.fc = nn.Identity()
+    pretrained = load_backbone_weights(True, cfg.weights)
+    model = build_model(2, pretrained.weights)
+    size = resize_size_for(cfg.image_size)
+    images = [decode_image(Path(cfg.data_dir) / f, size) for f in files]
     transform = build_transforms(cfg.image_size, train=False)
-    images = [
-        transform(decode_image(f"{cfg.data_dir}/{f}", resize_size_for(cfg.image_size)))
-        for f in files
-    ]
-    batches = [torch.stack(images[i : i + 32]) for i in range(0, len(images), 32)]
-    with torch.autocast("cpu", dtype=torch.bfloat16):
-        return torch.cat([model(batch).float() for batch in batches])
+    return compute_features(
+        model,
+        images,
+        transform,
+        [None] * len(images),
+        batch_size=cfg.batch_size,
+        device=CPU,
+        precision=resolve_precision("auto", CPU),
+    )
 
 
-def train_head(features, labels, split, mode: str, cfg: Config, seed: int) -> nn.Linear:
-    """The frozen approach's training of `fc`, best epoch by validation accuracy."""
+def train_head(features, labels, split, mode: str, cfg: Config, seed: int) -> nn.Module:
+    """The frozen approach's head trained by the package's `fit`, best epoch by validation."""
     torch.manual_seed(seed)
-    head = nn.Linear(FEATURE_DIM, 2)
-    train = np.flatnonzero(split == "train")
-    val = np.flatnonzero(split == "val")
+    head = FeatureHead(nn.Linear(FEATURE_DIM, 2))
+    train, val = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
     generator = torch.Generator().manual_seed(seed)
-    dataset = TensorDataset(features[train], torch.as_tensor(labels[train]))
     sampler = make_balanced_sampler(labels[train], generator) if mode == "sampler" else None
-    loader = DataLoader(dataset, batch_size=cfg.batch_size, shuffle=sampler is None,
-                        sampler=sampler, generator=generator)  # fmt: skip
-    weight = make_class_weights(labels[train], 2) if mode == "weights" else None
-    loss_fn = nn.CrossEntropyLoss(weight=weight)
-    optimizer = torch.optim.Adam(head.parameters(), lr=cfg.learning_rate)
-    best, best_acc = None, -1.0
-    for _ in range(cfg.epochs):
-        for x, y in loader:
-            optimizer.zero_grad()
-            loss_fn(head(x), y).backward()
-            optimizer.step()
-        with torch.no_grad():
-            acc = (head(features[val]).argmax(1).numpy() == labels[val]).mean()
-        if acc > best_acc:
-            best, best_acc = {k: v.clone() for k, v in head.state_dict().items()}, acc
-    head.load_state_dict(best)
+
+    def loader(rows: np.ndarray, train_loader: bool) -> DataLoader:
+        dataset = TensorDataset(features[rows], torch.as_tensor(labels[rows]))
+        return DataLoader(
+            dataset,
+            batch_size=cfg.batch_size,
+            generator=generator,
+            shuffle=train_loader and sampler is None,
+            sampler=sampler if train_loader else None,
+        )
+
+    best = BestEpoch()
+    fit(
+        head,
+        loader(train, True),
+        loader(val, False),
+        approach="frozen",
+        epochs=cfg.epochs,
+        backbone_lr=0.0,
+        head_lr=cfg.learning_rate,
+        device=CPU,
+        precision="fp32",
+        class_weights=make_class_weights(labels[train], 2) if mode == "weights" else None,
+        on_epoch_end=best.update,
+    )
+    head.load_state_dict(best.state_dict)
     return head
 
 
@@ -82,11 +102,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(8)))
     args = parser.parse_args()
     cfg = Config(data_dir=args.data_dir, categories=tuple(args.categories))
-    meta = pd.read_csv(f"{args.data_dir}/metadata.csv", dtype=str)
-    meta = meta[meta["file"].str.split("/").str[0].isin(args.categories)].reset_index(drop=True)
-    meta["label"] = meta["file"].str.split("/").str[0]
+    meta = read_metadata(args.data_dir)
+    meta = meta[meta["category"].isin(args.categories)].reset_index(drop=True)
+    meta["label"] = meta["category"]
     labels_all = meta["label"].map({c: i for i, c in enumerate(args.categories)}).to_numpy()
-    features = compute_features(list(meta["file"]), cfg)
+    features = extract_features(list(meta["file"]), cfg)
     rows = []
     for seed in args.seeds:
         rng = np.random.default_rng(seed)
@@ -103,17 +123,26 @@ def main() -> None:
             head = train_head(features[keep], labels_all[keep], split, mode, run_cfg, seed)
             with torch.no_grad():
                 predicted = head(features[test]).argmax(1).numpy()
-            rows.append({
-                "seed": seed, "balance": mode,
-                "balanced_acc": balanced_accuracy_score(labels_all[test], predicted),
-                "minority_recall": recall_score(labels_all[test], predicted, pos_label=1),
-                "majority_recall": recall_score(labels_all[test], predicted, pos_label=0),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "seed": seed,
+                    "balance": mode,
+                    "balanced_acc": balanced_accuracy_score(labels_all[test], predicted),
+                    "minority_recall": recall_score(labels_all[test], predicted, pos_label=1),
+                    "majority_recall": recall_score(labels_all[test], predicted, pos_label=0),
+                }
+            )
     table = pd.DataFrame(rows)
-    print(f"{args.categories[0]}: all, {args.categories[1]}: {args.minority_count} people; "
-          f"test: every picture of {len(test_people)} unseen people per seed")  # fmt: skip
-    print(table.groupby("balance")[["balanced_acc", "minority_recall", "majority_recall"]]
-          .agg(["mean", "std"]).round(3).to_string())  # fmt: skip
+    print(
+        f"{args.categories[0]}: all, {args.categories[1]}: {args.minority_count} people; "
+        f"test: every picture of {len(test_people)} unseen people per seed"
+    )
+    print(
+        table.groupby("balance")[["balanced_acc", "minority_recall", "majority_recall"]]
+        .agg(["mean", "std"])
+        .round(3)
+        .to_string()
+    )
 
 
 if __name__ == "__main__":

@@ -63,14 +63,8 @@ def run_predict(args: argparse.Namespace) -> int:
     from emotion_tl.evaluation.predict import predict_paths
     from emotion_tl.storage import write_atomic
 
-    table = predict_paths(
-        args.checkpoint,
-        args.paths,
-        tta=args.tta,
-        device=args.device,
-        precision=args.precision,
-        batch_size=args.batch_size,
-    )
+    options = {name: getattr(args, name) for name in ("tta", "device", "precision", "batch_size")}
+    table = predict_paths(args.checkpoint, args.paths, **options)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if args.csv:
         write_atomic(Path(args.csv), table.to_csv(index=False).encode())

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, get_type_hints
 
 APPROACHES = ("frozen", "finetuning")
+DEVICES = ("auto", "cuda", "cpu", "mps")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Output file prefix per approach (names users of the original script know).
 OUTPUT_PREFIX = {"frozen": "frozen_weights", "finetuning": "finetuning"}
 FINETUNING_LR_DIVISOR = 10.0  # fine-tuning learns 10x slower than approach A's rate
@@ -43,15 +45,10 @@ class Config:
         "fine-tuning's rate for the new final layer (default: learning_rate / 10, as the backbone)",
     )
     device: str = _option(
-        "auto",
-        "auto (CUDA, else MPS, else the CPU), cuda, cpu or mps; a missing cuda or mps falls "
-        "back to the CPU with a notice",
-        choices=("auto", "cuda", "cpu", "mps"),
+        "auto", "auto: CUDA, else MPS, else the CPU (a missing cuda/mps: the CPU)", choices=DEVICES
     )
     precision: str = _option(
-        "auto",
-        "auto (bf16/fp16 autocast where the hardware supports it), fp32, bf16 or fp16",
-        choices=("auto", "fp32", "bf16", "fp16"),
+        "auto", "auto: bf16/fp16 autocast where the hardware supports it", choices=PRECISIONS
     )
     checkpoint_dir: str = _option("checkpoints", "where every output is written")
     seed: int = _option(42, "seed for the split, initialisation and augmentation")

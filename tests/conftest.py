@@ -1,14 +1,20 @@
-"""Shared fixtures: tiny image folders made on the fly, so tests run offline in seconds."""
+"""Shared fixtures: tiny image folders made on the fly, so tests run offline in seconds, and the
+builders every test module uses (command-line arguments, checkpoints of untrained models)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw
 
 from emotion_tl.config import Config
+from emotion_tl.model.checkpoint import make_checkpoint, save_checkpoint
+from emotion_tl.model.resnet import build_model
 
 SHAPES = {"circle": "ellipse", "square": "rectangle", "triangle": "polygon"}
 
@@ -57,3 +63,59 @@ def tiny_config(image_dir: Path, tmp_path: Path) -> Config:
         checkpoint_dir=str(tmp_path / "checkpoints"),
         pretrained=False,
     )
+
+
+def cli_args(cfg: Config, *extra: str) -> list[str]:
+    """Command-line arguments that train on `cfg`'s tiny data (CPU, no ImageNet weights); options
+    in `extra` come last, so they win over the same options taken from `cfg`."""
+    return [
+        "--data_dir", cfg.data_dir, "--checkpoint_dir", cfg.checkpoint_dir,
+        "--categories", *cfg.categories, "--epochs", str(cfg.epochs),
+        "--batch_size", str(cfg.batch_size), "--image_size", str(cfg.image_size),
+        "--device", cfg.device, "--precision", cfg.precision, "--no_pretrained", *extra,
+    ]  # fmt: skip
+
+
+def make_test_checkpoint(
+    model: torch.nn.Module,
+    *,
+    class_names: Sequence[str] = ("circle", "square"),
+    config: Config | None = None,
+    approach: str = "finetuning",
+    epoch: int = 1,
+    metrics: dict[str, float] | None = None,
+    history: Sequence[dict[str, float]] = (),
+    kind: str = "best",
+) -> dict[str, Any]:
+    """A checkpoint as training writes it, for a model made in the test (no training needed)."""
+    return make_checkpoint(
+        model,
+        class_names=list(class_names),
+        config=(config or Config(image_size=32)).to_dict(),
+        approach=approach,
+        weights_source="none",
+        stride_in_1x1=False,
+        epoch=epoch,
+        metrics=metrics or {"val_acc": 0.5},
+        history=list(history),
+        device="cpu",
+        precision="fp32",
+        kind=kind,
+    )
+
+
+def save_test_model(
+    path: Path,
+    class_names: Sequence[str] = ("circle", "square"),
+    image_size: int = 32,
+    seed: int = 0,
+    changes: dict[str, Any] | None = None,
+) -> torch.nn.Module:
+    """Save an untrained, seeded model as a checkpoint (with `changes` to its fields); return it."""
+    torch.manual_seed(seed)
+    model = build_model(len(class_names)).eval()
+    checkpoint = make_test_checkpoint(
+        model, class_names=class_names, config=Config(image_size=image_size)
+    )
+    save_checkpoint(checkpoint | (changes or {}), path)
+    return model

@@ -3,36 +3,25 @@ import os
 import numpy as np
 import pytest
 import torch
+from conftest import make_test_checkpoint
 from torch.utils.data import DataLoader
 
-from emotion_tl.checkpoint import (
+from emotion_tl.data.loaders import ImageDataset
+from emotion_tl.data.transforms import build_transforms
+from emotion_tl.evaluation.inference import predict_loader
+from emotion_tl.model.checkpoint import (
     CheckpointError,
     load_checkpoint,
-    make_checkpoint,
     model_from_checkpoint,
     save_checkpoint,
 )
-from emotion_tl.config import Config
-from emotion_tl.data import ImageDataset, build_transforms
-from emotion_tl.model import build_model
-from emotion_tl.train import predict_probabilities
+from emotion_tl.model.resnet import build_model
+
+CPU = torch.device("cpu")
 
 
 def make_example_checkpoint(model, stride_in_1x1=False):
-    return make_checkpoint(
-        model,
-        class_names=["circle", "square"],
-        config=Config(image_size=32).to_dict(),
-        approach="finetuning",
-        weights_source="none",
-        stride_in_1x1=stride_in_1x1,
-        epoch=3,
-        metrics={"val_acc": 0.5},
-        history=[{"epoch": 1.0, "val_acc": 0.5}],
-        device="cpu",
-        precision="fp32",
-        kind="best",
-    )
+    return make_test_checkpoint(model) | {"stride_in_1x1": stride_in_1x1}
 
 
 @pytest.mark.parametrize("stride_in_1x1", [False, True])
@@ -50,8 +39,8 @@ def test_round_trip_predicts_the_same_probabilities(tmp_path, stride_in_1x1):
     restored = model_from_checkpoint(load_checkpoint(path))
     images = torch.randint(0, 255, (4, 3, 40, 40), dtype=torch.uint8)
     loader = DataLoader(ImageDataset(images, [0, 1, 0, 1], build_transforms(32, train=False)))
-    expected, _ = predict_probabilities(model, loader, torch.device("cpu"))
-    actual, _ = predict_probabilities(restored, loader, torch.device("cpu"))
+    expected, _ = predict_loader(model, loader, CPU, "fp32")
+    actual, _ = predict_loader(restored, loader, CPU, "fp32")
     np.testing.assert_array_equal(actual, expected)
 
 

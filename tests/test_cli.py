@@ -5,11 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import cli_args
 
-from emotion_tl import weights as weights_module
-from emotion_tl.cli import main
-from emotion_tl.predict import predict_paths
-from emotion_tl.weights import WeightsUnavailableError
+from emotion_tl.cli import COMMANDS, main
+from emotion_tl.evaluation.predict import predict_paths
+from emotion_tl.model import weights as weights_module
+from emotion_tl.model.weights import WeightsUnavailableError
 
 OUTPUTS = [
     "frozen_weights_best.pt",
@@ -33,35 +34,14 @@ OUTPUTS = [
     "comparison.png",
     "mistakes.png",
     "gradcam.png",
-    "feature_cache",  # the frozen approach's backbone features (emotion_tl.features)
+    "feature_cache",  # the frozen approach's backbone features (training.feature_cache)
     ".scan_cache.json",
 ]
 
 
-def args_for(cfg, *extra):
-    return [
-        "--data_dir",
-        cfg.data_dir,
-        "--checkpoint_dir",
-        cfg.checkpoint_dir,
-        "--categories",
-        *cfg.categories,
-        "--epochs",
-        "2",
-        "--batch_size",
-        "8",
-        "--image_size",
-        "32",
-        "--device",
-        "cpu",
-        "--no_pretrained",
-        *extra,
-    ]
-
-
 def test_both_approaches_write_every_output(tiny_config, tmp_path, capsys):
     # fp32, so the saved test predictions can be checked exactly against `predict` below.
-    assert main(args_for(tiny_config, "--approach", "both", "--precision", "fp32")) == 0
+    assert main(cli_args(tiny_config, "--approach", "both")) == 0
     out_dir = tmp_path / "checkpoints"
     assert sorted(p.name for p in out_dir.iterdir()) == sorted(OUTPUTS)
 
@@ -70,7 +50,6 @@ def test_both_approaches_write_every_output(tiny_config, tmp_path, capsys):
     assert best["approach"] == "finetuning" and best["kind"] == "best"
     assert best["config"]["epochs"] == 2 and best["image_size"] == 32
     assert best["weights_source"].startswith("none")
-    assert 0.0 <= best["metrics"]["test_acc"] <= 1.0
     assert best["metrics"]["val_acc"] == max(row["val_acc"] for row in best["history"])
     final = torch.load(out_dir / "frozen_weights_final.pt", weights_only=True)
     assert final["epoch"] == 2 and final["kind"] == "final"
@@ -90,10 +69,16 @@ def test_both_approaches_write_every_output(tiny_config, tmp_path, capsys):
     assert report.loc["finetuning", "peak_memory_mb"] > 0
     assert "McNemar" in (out_dir / "comparison.md").read_text()
 
-    # Predicting from the saved checkpoint gives what the model in memory gave during the run.
+    # The recorded test accuracy is the share of right answers in the saved predictions.
     predictions = pd.read_csv(out_dir / "finetuning_test_predictions.csv")
+    right = (predictions["predicted"] == predictions["label"]).mean()
+    assert best["metrics"]["test_acc"] == pytest.approx(right)
+    matrix = pd.read_csv(out_dir / "finetuning_confusion_matrix.csv", index_col=0).to_numpy()
+    assert np.trace(matrix) == (predictions["predicted"] == predictions["label"]).sum()
+
+    # Predicting from the saved checkpoint gives what the model in memory gave during the run.
     files = [Path(tiny_config.data_dir) / f for f in predictions["file"]]
-    again = predict_paths([out_dir / "finetuning_best.pt"], files)
+    again = predict_paths([out_dir / "finetuning_best.pt"], files, device="cpu", precision="fp32")
     columns = ["prob_circle", "prob_square"]
     np.testing.assert_allclose(again[columns], predictions[columns], rtol=1e-5, atol=1e-6)
 
@@ -103,7 +88,7 @@ def test_both_approaches_write_every_output(tiny_config, tmp_path, capsys):
 
 
 def test_one_approach_writes_only_its_outputs(tiny_config, tmp_path):
-    assert main(args_for(tiny_config, "--approach", "frozen", "--epochs", "1")) == 0
+    assert main(cli_args(tiny_config, "--approach", "frozen", "--epochs", "1")) == 0
     names = {p.name for p in (tmp_path / "checkpoints").iterdir()}
     assert "frozen_weights_best.pt" in names and "finetuning_best.pt" not in names
 
@@ -118,7 +103,7 @@ def test_one_approach_writes_only_its_outputs(tiny_config, tmp_path):
 )
 def test_bad_input_fails_before_training(tiny_config, tmp_path, caplog, change, message):
     with caplog.at_level(logging.ERROR, logger="emotion_tl"):
-        assert main(args_for(tiny_config) + change) == 2
+        assert main(cli_args(tiny_config) + change) == 2
     assert message in caplog.text
     assert not list((tmp_path / "checkpoints").glob("*.pt"))
 
@@ -127,7 +112,7 @@ def test_too_few_images_fails_before_training(tiny_config, image_dir, tmp_path, 
     for path in sorted((image_dir / "square").glob("*.png"))[1:]:
         path.unlink()
     with caplog.at_level(logging.ERROR, logger="emotion_tl"):
-        assert main(args_for(tiny_config)) == 2
+        assert main(cli_args(tiny_config)) == 2
     assert "'square' has 1 usable image" in caplog.text
     assert not list((tmp_path / "checkpoints").glob("*.pt"))
 
@@ -137,17 +122,38 @@ def test_missing_weights_stop_the_run_before_training(tiny_config, tmp_path, cap
         raise WeightsUnavailableError("no ImageNet weights: try --weights PATH")
 
     monkeypatch.setattr(weights_module, "load_pretrained_weights", unavailable)
-    args = [a for a in args_for(tiny_config) if a != "--no_pretrained"]
+    args = [a for a in cli_args(tiny_config) if a != "--no_pretrained"]
     with caplog.at_level(logging.ERROR, logger="emotion_tl"):
         assert main(args) == 2
     assert "--weights PATH" in caplog.text
     assert not list((tmp_path / "checkpoints").glob("*.pt"))
 
 
-def test_help_lists_the_original_options(capsys):
+def test_help_lists_every_command_and_train_is_the_default(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    for command in ("train", "compare", "predict", "weights", "demo-faces"):
+        assert command in text
+    assert set(COMMANDS) == {"train", "compare", "predict", "weights", "demo-faces"}
+    # With no command, the options are training's: the seed's plain form keeps working.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--epochs", "x"])
+    assert "argument --epochs: invalid int value" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["train", "compare", "predict", "weights", "demo-faces"])
+def test_each_command_has_its_own_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--help"])
+    assert exit_info.value.code == 0
+    assert f"python -m emotion_tl {command}" in capsys.readouterr().out
+
+
+def test_train_help_lists_the_original_options(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
     text = capsys.readouterr().out
     for option in (
         "--data_dir",
@@ -165,3 +171,17 @@ def test_help_lists_the_original_options(capsys):
         "--weights",
     ):
         assert option in text
+
+
+def test_commands_share_the_config_defaults():
+    """--device, --precision and --batch_size mean the same, with the same default, everywhere."""
+    from emotion_tl.cli import get_args_parser
+    from emotion_tl.config import Config
+
+    parser = get_args_parser()
+    train = parser.parse_args(["train"])
+    predict = parser.parse_args(["predict", "--checkpoint", "a.pt", "image.png"])
+    compare = parser.parse_args(["compare"])
+    for name in ("device", "precision", "batch_size"):
+        assert getattr(train, name) == getattr(predict, name) == getattr(Config, name)
+    assert compare.checkpoint_dir == train.checkpoint_dir == Config.checkpoint_dir

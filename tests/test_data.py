@@ -8,15 +8,11 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from emotion_tl.data import (
-    SPLIT_FILE,
-    ImageDataset,
-    build_transforms,
-    make_loaders,
-    prepare_data,
-    save_split,
-)
-from emotion_tl.files import DataError, load_image
+from emotion_tl.data.files import DataError, load_image
+from emotion_tl.data.loaders import ImageDataset, make_loaders
+from emotion_tl.data.prepare import prepare_data
+from emotion_tl.data.split import SPLIT_FILE, save_split
+from emotion_tl.data.transforms import build_transforms
 
 
 def test_only_the_asked_categories_are_used(tiny_config):

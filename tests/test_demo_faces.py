@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from pathlib import Path
@@ -10,13 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from emotion_tl import demo_faces
+from emotion_tl.cli import main
 from emotion_tl.faces import (
     ACTION_NAMES,
     EXPRESSIONS,
     make_sample,
     measure_brow_asymmetry,
-    read_metadata,
     render_sample,
 )
 from emotion_tl.faces.dataset import describe_sample
@@ -29,7 +29,9 @@ METADATA = IMAGES / "metadata.csv"
 
 @pytest.fixture(scope="module")
 def metadata() -> list[dict[str, str]]:
-    return read_metadata(METADATA)
+    """metadata.csv exactly as the generator wrote it: every value as text."""
+    with open(METADATA, newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def decode(jpeg: bytes | Path) -> np.ndarray:
@@ -46,7 +48,7 @@ def test_readme_documents_the_seed_the_metadata_records(metadata):
     difficulties = {row["difficulty"] for row in metadata}
     assert len(seeds) == 1 and len(difficulties) == 1
     text = README.read_text()
-    command = re.search(r"python -m emotion_tl\.demo_faces [^\n`]*", text).group(0)
+    command = re.search(r"python -m emotion_tl demo-faces [^\n`]*", text).group(0)
     assert f"--seed {seeds.pop()}" in command
     assert f"--difficulty {difficulties.pop()}" in command
 
@@ -115,8 +117,8 @@ def test_same_seed_same_picture_other_seed_other_picture():
 
 def test_command_line_output_is_independent_of_worker_count(tmp_path):
     common = ["--identities", "2", "--seed", "5", "--expressions", "neutral", "surprised"]
-    assert demo_faces.main(["--out", str(tmp_path / "one"), "--workers", "1", *common]) == 0
-    assert demo_faces.main(["--out", str(tmp_path / "two"), "--workers", "2", *common]) == 0
+    assert main(["demo-faces", "--out", str(tmp_path / "one"), "--workers", "1", *common]) == 0
+    assert main(["demo-faces", "--out", str(tmp_path / "two"), "--workers", "2", *common]) == 0
     one = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*.*"))
     assert [str(p) for p in one] == [
         "metadata.csv",

@@ -12,11 +12,15 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from emotion_tl.evaluate import (
+from emotion_tl.evaluation.metrics import (
+    compute_accuracy,
     compute_losses,
-    compute_mcnemar_p_value,
-    evaluate_mcnemar,
+    compute_mean_loss,
     evaluate_predictions,
+)
+from emotion_tl.evaluation.paired import compute_mcnemar_p_value, evaluate_mcnemar
+from emotion_tl.evaluation.predictions import (
+    find_hardest,
     make_predictions_table,
     read_predictions_table,
 )
@@ -116,3 +120,27 @@ def test_predictions_table_round_trips_and_losses_rank_mistakes():
     assert losses[4] == pytest.approx(-math.log(0.3))
     with pytest.raises(ValueError, match="outside"):
         read_predictions_table(table.assign(label="bored"), CLASSES)
+
+
+def test_accuracy_and_mean_loss_agree_with_torch():
+    assert compute_accuracy(LABELS, PROBABILITIES) == pytest.approx(7 / 10)
+    torch = pytest.importorskip("torch")
+    log_probabilities = torch.log(torch.tensor(PROBABILITIES))
+    labels = torch.tensor(LABELS)
+    weights = np.array([0.5, 1.0, 2.0])
+    # nn.NLLLoss on log-probabilities is the cross-entropy the training loss computes.
+    plain = torch.nn.NLLLoss()(log_probabilities, labels).item()
+    weighted = torch.nn.NLLLoss(weight=torch.tensor(weights))(log_probabilities, labels).item()
+    assert compute_mean_loss(LABELS, PROBABILITIES) == pytest.approx(plain)
+    assert compute_mean_loss(LABELS, PROBABILITIES, weights) == pytest.approx(weighted)
+    assert weighted != pytest.approx(plain)
+
+
+def test_hardest_images_come_first_with_the_predicted_probability():
+    files = [f"img{i}.png" for i in range(len(LABELS))]
+    table = make_predictions_table(files, PROBABILITIES, CLASSES, LABELS)
+    hardest = find_hardest(table, CLASSES, 3)
+    # The three mistakes gave the true class 0.3 each; the first in file order comes first.
+    assert list(hardest["file"]) == ["img1.png", "img4.png", "img8.png"]
+    assert list(hardest["probability"]) == pytest.approx([0.6, 0.5, 0.6])
+    assert len(find_hardest(table, CLASSES, 50)) == len(LABELS)

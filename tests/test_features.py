@@ -7,11 +7,14 @@ import pytest
 import torch
 from PIL import Image
 
-from emotion_tl import features as features_module
-from emotion_tl.data import build_transforms, make_loaders, prepare_data
-from emotion_tl.features import FeatureHead, load_features, make_feature_loaders
-from emotion_tl.model import backbone_state, build_model, make_param_groups
-from emotion_tl.train import fit
+from emotion_tl.data.loaders import make_loaders
+from emotion_tl.data.prepare import prepare_data
+from emotion_tl.data.transforms import build_transforms
+from emotion_tl.model.resnet import backbone_state, build_model, make_param_groups
+from emotion_tl.training import feature_cache as features_module
+from emotion_tl.training.feature_cache import load_features
+from emotion_tl.training.feature_loaders import FeatureHead, make_feature_loaders
+from emotion_tl.training.loop import fit
 
 CPU = torch.device("cpu")
 
@@ -130,8 +133,9 @@ def test_augmented_views_are_distinct_reproducible_and_cycle(tiny_config, tmp_pa
     again = load_features(model, data, elsewhere, device=CPU, precision="fp32")
     torch.testing.assert_close(again["train"], train)
 
-    # Epoch e draws view e mod 3 of every training image, each once.
+    # Epoch e draws view e mod 3 of every training image, each once (fit sets the epoch).
     for epoch in range(4):
+        loaders["train"].sampler.set_epoch(epoch)
         (batch, _), *_ = list(loaders["train"])
         view = epoch % 3
         matches = (batch[:, None, :] == train[view][None]).all(-1)  # (B, images)

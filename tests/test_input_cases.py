@@ -8,20 +8,21 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import cli_args
 from PIL import Image
 
-from emotion_tl import scan
 from emotion_tl.cli import main
-from emotion_tl.data import prepare_data
-from emotion_tl.files import DataError
-from emotion_tl.scan import (
+from emotion_tl.data import scan
+from emotion_tl.data.describe import make_data_report
+from emotion_tl.data.files import DataError
+from emotion_tl.data.prepare import prepare_data
+from emotion_tl.data.scan import (
     BROKEN,
     CROSS_CATEGORY,
     EMPTY,
     TOO_LARGE,
     TOO_SMALL,
     UNREADABLE,
-    make_data_report,
 )
 
 
@@ -257,7 +258,7 @@ def test_data_report_names_counts_skips_duplicates_and_imbalance(tiny_config, im
         (image_dir / "circle" / "circle_001.png").read_bytes()
     )
     data = prepare_data(tiny_config)
-    report = make_data_report(data.table, data.class_names, data.skipped, data.duplicates, "auto")
+    report = make_data_report(data, "auto")
     lines = report.splitlines()
     assert lines[0] == "Data: 16 images in 2 categories"
     train = data.table[data.table["split"] == "train"]["label"].value_counts()
@@ -286,10 +287,7 @@ def test_a_run_over_a_messy_folder_trains_on_the_good_images(tiny_config, image_
     Image.new("RGB", (1, 1)).save(circle / "pixel.gif")
     os.symlink("..", circle / "loop")
     (image_dir / "square" / "dup.png").write_bytes((circle / "circle_002.png").read_bytes())
-    args = ["--data_dir", str(image_dir), "--checkpoint_dir", tiny_config.checkpoint_dir,
-            "--categories", "circle", "square", "--approach", "frozen", "--epochs", "1",
-            "--batch_size", "8", "--image_size", "32", "--device", "cpu",
-            "--no_pretrained"]  # fmt: skip
+    args = cli_args(tiny_config, "--approach", "frozen", "--epochs", "1")
     with caplog.at_level(logging.INFO, logger="emotion_tl"):
         assert main(args) == 0
     split = pd.read_csv(f"{tiny_config.checkpoint_dir}/split.csv")

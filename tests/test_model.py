@@ -2,15 +2,17 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from emotion_tl.data import ImageDataset, build_transforms, make_loaders, prepare_data
-from emotion_tl.model import (
+from emotion_tl.data.loaders import ImageDataset, make_loaders
+from emotion_tl.data.prepare import prepare_data
+from emotion_tl.data.transforms import build_transforms
+from emotion_tl.model.resnet import (
     backbone_state,
     build_model,
     count_trainable,
     make_param_groups,
     set_stride_in_1x1,
 )
-from emotion_tl.train import fit
+from emotion_tl.training.loop import fit
 
 
 def test_frozen_trains_only_the_new_head():
@@ -60,6 +62,7 @@ def fit_tiny(cfg, approach, epochs=2):
         backbone_lr=backbone_lr,
         head_lr=head_lr,
         device=torch.device("cpu"),
+        precision="fp32",
     )
     return model, history
 
@@ -105,6 +108,7 @@ def test_loss_falls_when_overfitting_a_tiny_set(tiny_config):
         backbone_lr=1e-3,
         head_lr=1e-3,
         device=torch.device("cpu"),
+        precision="fp32",
     )
     losses = [row["train_loss"] for row in history]
     assert losses[-1] < 0.25 * losses[0], losses

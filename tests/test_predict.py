@@ -1,29 +1,20 @@
 import numpy as np
 import pytest
 import torch
+from conftest import save_test_model as save_model
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from emotion_tl.checkpoint import CheckpointError, make_checkpoint, save_checkpoint
-from emotion_tl.config import Config
-from emotion_tl.data import ImageDataset, build_transforms, resize_size_for
-from emotion_tl.files import DataError, Skipped, list_image_files
-from emotion_tl.model import build_model
-from emotion_tl.predict import load_predictor, predict_paths, predict_tensors
-from emotion_tl.scan import decode_images
-from emotion_tl.train import predict_probabilities
+from emotion_tl.data.files import DataError, Skipped, list_image_files
+from emotion_tl.data.loaders import ImageDataset
+from emotion_tl.data.scan import decode_images
+from emotion_tl.data.transforms import build_transforms, resize_size_for
+from emotion_tl.evaluation.inference import predict_loader
+from emotion_tl.evaluation.predict import load_predictor, predict_paths, predict_tensors
+from emotion_tl.model.checkpoint import CheckpointError
 
-
-def save_model(path, class_names=("circle", "square"), image_size=32, seed=0, changes=None):
-    torch.manual_seed(seed)
-    model = build_model(len(class_names)).eval()
-    checkpoint = make_checkpoint(
-        model, class_names=list(class_names), config=Config(image_size=image_size).to_dict(),
-        approach="finetuning", weights_source="none", stride_in_1x1=False, epoch=1,
-        metrics={"val_acc": 0.5}, history=[], device="cpu", precision="fp32", kind="best",
-    )  # fmt: skip
-    save_checkpoint(checkpoint | (changes or {}), path)
-    return model
+CPU = torch.device("cpu")
+FP32 = {"device": "cpu", "precision": "fp32"}  # predict_paths' options, as on the command line
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +38,9 @@ def test_saved_checkpoint_predicts_what_the_model_in_memory_does(image_dir, save
     loader = DataLoader(
         ImageDataset(images, [0] * len(images), build_transforms(32, train=False)), batch_size=8
     )
-    expected, _ = predict_probabilities(model, loader, torch.device("cpu"))
+    expected, _ = predict_loader(model, loader, CPU, "fp32")
 
-    table = predict_paths([folder / "a.pt"], [image_dir / "circle", image_dir / "square"])
+    table = predict_paths([folder / "a.pt"], [image_dir / "circle", image_dir / "square"], **FP32)
     assert list(table.columns) == ["file", "predicted", "prob_circle", "prob_square"]
     assert table["file"].tolist() == [str(p) for p in paths]
     actual = table[["prob_circle", "prob_square"]].to_numpy()
@@ -61,12 +52,12 @@ def test_saved_checkpoint_predicts_what_the_model_in_memory_does(image_dir, save
 def test_an_ensemble_of_a_model_with_itself_is_the_model(image_dir, saved):
     folder, _ = saved
     a, b = load_predictor(folder / "a.pt"), load_predictor(folder / "b.pt")
-    one = predict_paths([a], [image_dir / "circle"])
-    twice = predict_paths([folder / "a.pt", folder / "a.pt"], [image_dir / "circle"])
+    one = predict_paths([a], [image_dir / "circle"], **FP32)
+    twice = predict_paths([folder / "a.pt", folder / "a.pt"], [image_dir / "circle"], **FP32)
     np.testing.assert_allclose(twice.iloc[:, 2:], one.iloc[:, 2:], rtol=1e-6)
     # An ensemble of two different models is the average of their probabilities.
-    other = predict_paths([b], [image_dir / "circle"])
-    both = predict_paths([a, b], [image_dir / "circle"])
+    other = predict_paths([b], [image_dir / "circle"], **FP32)
+    both = predict_paths([a, b], [image_dir / "circle"], **FP32)
     np.testing.assert_allclose(
         both.iloc[:, 2:], (one.iloc[:, 2:] + other.iloc[:, 2:]) / 2, rtol=1e-5
     )
@@ -80,8 +71,8 @@ def test_flip_tta_changes_nothing_on_a_mirror_symmetric_image(tmp_path):
     half = rng.integers(0, 255, (3, 64, 32), dtype=np.uint8)
     symmetric = torch.from_numpy(np.concatenate([half, half[:, :, ::-1]], axis=2).copy())
     lopsided = torch.from_numpy(rng.integers(0, 255, (3, 64, 64), dtype=np.uint8))
-    plain = predict_tensors(predictor, [symmetric, lopsided])
-    tta = predict_tensors(predictor, [symmetric, lopsided], tta=True)
+    plain = predict_tensors(predictor, [symmetric, lopsided], device=CPU, precision="fp32")
+    tta = predict_tensors(predictor, [symmetric, lopsided], tta=True, device=CPU, precision="fp32")
     np.testing.assert_array_equal(tta[0], plain[0])
     assert not np.allclose(tta[1], plain[1])  # TTA is really applied
 

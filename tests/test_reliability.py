@@ -16,23 +16,23 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import make_image_folder
+from conftest import cli_args, make_image_folder
 
-from emotion_tl import io as io_module
-from emotion_tl import train as train_module
-from emotion_tl.balance import make_class_weights
-from emotion_tl.checkpoint import load_checkpoint
+from emotion_tl import storage as storage_module
 from emotion_tl.cli import main
 from emotion_tl.config import Config
-from emotion_tl.data import make_loaders, prepare_data
-from emotion_tl.io import save_torch_atomic
+from emotion_tl.data.balance import make_class_weights
+from emotion_tl.data.loaders import make_loaders
+from emotion_tl.data.prepare import prepare_data
+from emotion_tl.model.checkpoint import load_checkpoint
+from emotion_tl.model.resnet import build_model
+from emotion_tl.storage import save_torch_atomic
+from emotion_tl.training import loop as loop_module
 
 
 def args_for(cfg, *extra):
-    return ["--data_dir", cfg.data_dir, "--checkpoint_dir", cfg.checkpoint_dir,
-            "--categories", *cfg.categories, "--epochs", "3", "--batch_size", "4",
-            "--image_size", "32", "--device", "cpu", "--precision", "fp32",
-            "--no_pretrained", *extra]  # fmt: skip
+    """Three epochs of four-image steps: 12 training images make 3 steps an epoch."""
+    return cli_args(cfg, "--epochs", "3", "--batch_size", "4", *extra)
 
 
 def read_history(path):
@@ -50,7 +50,7 @@ def test_an_interrupted_save_keeps_the_previous_file(tmp_path, monkeypatch, fail
     def interrupt(*args, **kwargs):
         raise KeyboardInterrupt  # Ctrl-C arriving mid-write
 
-    monkeypatch.setattr(io_module.os, fail_in, interrupt)
+    monkeypatch.setattr(storage_module.os, fail_in, interrupt)
     with pytest.raises(KeyboardInterrupt):
         save_torch_atomic({"weights": torch.zeros(1000)}, path)
     monkeypatch.undo()
@@ -62,7 +62,7 @@ def test_killing_a_process_mid_save_never_truncates_the_checkpoint(tmp_path):
     path = tmp_path / "finetuning_best.pt"
     writer = textwrap.dedent(f"""
         import torch
-        from emotion_tl.io import save_torch_atomic
+        from emotion_tl.storage import save_torch_atomic
         for step in range(10**6):
             checkpoint = {{"step": step, "weights": torch.full((2_000_000,), float(step))}}
             save_torch_atomic(checkpoint, {str(path)!r})
@@ -80,7 +80,7 @@ def test_killing_a_process_mid_save_never_truncates_the_checkpoint(tmp_path):
     checkpoint = torch.load(path, weights_only=True)  # loads: never half a file
     assert torch.equal(checkpoint["weights"], torch.full((2_000_000,), float(checkpoint["step"])))
     # A temporary file it was writing may remain; the next run removes it.
-    io_module.remove_stale_temporaries(tmp_path)
+    storage_module.remove_stale_temporaries(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
@@ -123,7 +123,7 @@ def test_full_disk_is_reported_before_training(tiny_config, tmp_path, caplog, mo
 def send_signal_at_step(monkeypatch, signum, step):
     """Deliver a real signal to this process when training reaches `step` (1-based)."""
     seen = {"steps": 0}
-    real = train_module.to_device
+    real = loop_module.to_device
 
     def counting(images, device):
         if torch.is_grad_enabled():  # training batches only (images or cached features)
@@ -132,7 +132,7 @@ def send_signal_at_step(monkeypatch, signum, step):
                 os.kill(os.getpid(), signum)
         return real(images, device)
 
-    monkeypatch.setattr(train_module, "to_device", counting)
+    monkeypatch.setattr(loop_module, "to_device", counting)
 
 
 def test_sigterm_stops_saves_and_resume_continues_exactly(tiny_config, tmp_path, monkeypatch):
@@ -165,6 +165,23 @@ def test_sigterm_stops_saves_and_resume_continues_exactly(tiny_config, tmp_path,
     expected = load_checkpoint(f"{reference_dir}/finetuning_final.pt")["state_dict"]
     assert all(torch.equal(final[k], expected[k]) for k in expected)
     assert not (out_dir / "finetuning_interrupted.pt").exists()
+
+
+def test_resume_of_augmented_cached_features_continues_in_the_right_view(
+    tiny_config, tmp_path, monkeypatch
+):
+    # Each epoch of the frozen approach trains on one of three cached augmented views (epoch e:
+    # view e mod 3); a run stopped inside epoch 2 must go on with view 1, not start over at 0.
+    views = ("--approach", "frozen", "--feature_views", "3")
+    reference_dir = str(tmp_path / "reference")
+    assert main(args_for(tiny_config, *views, "--checkpoint_dir", reference_dir)) == 0
+    send_signal_at_step(monkeypatch, signal.SIGTERM, 5)  # 3 steps per epoch: inside epoch 2
+    assert main(args_for(tiny_config, *views)) == 143
+    monkeypatch.undo()
+    assert main(args_for(tiny_config, *views, "--resume")) == 0
+    resumed = read_history(Path(tiny_config.checkpoint_dir) / "frozen_weights_history.csv")
+    reference = read_history(f"{reference_dir}/frozen_weights_history.csv")
+    pd.testing.assert_frame_equal(resumed, reference)
 
 
 def test_ctrl_c_in_a_real_process_exits_130(tiny_config, tmp_path):
@@ -251,6 +268,27 @@ def test_class_weights_follow_the_inverse_frequency(tmp_path):
     assert weights[0] * 28 == pytest.approx(weights[1] * 6)
 
 
+def test_validation_loss_is_weighted_like_the_training_loss(tmp_path):
+    cfg = imbalanced_config(tmp_path, "weights")  # 40 circles, 8 squares
+    data = prepare_data(cfg)
+    loaders = make_loaders(data, cfg)
+    weights = make_class_weights(data.labels()[data.indices("train")], 2)
+    torch.manual_seed(0)
+    model = build_model(2)
+    history = loop_module.fit(
+        model, loaders["train"], loaders["val"], approach="frozen", epochs=1, backbone_lr=0.0,
+        head_lr=1e-3, device=torch.device("cpu"), precision="fp32", class_weights=weights,
+    )  # fmt: skip
+    # The reference: torch's own weighted cross-entropy on the validation images' logits.
+    images, labels = (torch.cat(parts) for parts in zip(*loaders["val"], strict=True))
+    with torch.no_grad():
+        logits = model.eval()(images)
+    weighted = torch.nn.CrossEntropyLoss(weight=weights)(logits, labels).item()
+    plain = torch.nn.CrossEntropyLoss()(logits, labels).item()
+    assert history[0]["val_loss"] == pytest.approx(weighted, rel=1e-5)
+    assert abs(weighted - plain) > 1e-3  # the weights do change the number here
+
+
 @pytest.mark.parametrize(("balance", "feature_cache", "sampled", "weighted"), [
     ("auto", False, True, False), ("weights", False, False, True), ("none", False, False, False),
     # Cached features cannot be resampled: the frozen approach weights the loss instead.
@@ -259,19 +297,20 @@ def test_class_weights_follow_the_inverse_frequency(tmp_path):
 def test_balance_modes_reach_the_loader_and_the_loss(
     tmp_path, monkeypatch, balance, feature_cache, sampled, weighted
 ):
-    from emotion_tl import run
+    from emotion_tl.training import approach as approach_module
+    from emotion_tl.training.run import run_experiment
 
     seen = {}
-    real_fit = train_module.fit
+    real_fit = loop_module.fit
 
     def spy(model, train_loader, *args, **kwargs):
         seen["sampler"] = type(train_loader.sampler).__name__
         seen["class_weights"] = kwargs.get("class_weights")
         return real_fit(model, train_loader, *args, **kwargs)
 
-    monkeypatch.setattr(run, "fit", spy)
+    monkeypatch.setattr(approach_module, "fit", spy)
     cfg = imbalanced_config(tmp_path, balance)
-    run.run_experiment(
+    run_experiment(
         dataclasses.replace(cfg, approach="frozen", epochs=1, feature_cache=feature_cache)
     )
     assert (seen["sampler"] == "WeightedRandomSampler") == sampled

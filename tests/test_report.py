@@ -6,15 +6,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import make_test_checkpoint
 
-from emotion_tl.checkpoint import CheckpointError, make_checkpoint, save_checkpoint
 from emotion_tl.cli import main
 from emotion_tl.config import APPROACHES, OUTPUT_PREFIX
-from emotion_tl.data import make_loaders, prepare_data, save_split
-from emotion_tl.evaluate import evaluate_predictions, read_predictions_table
-from emotion_tl.model import build_model, count_trainable, make_param_groups
-from emotion_tl.report import ApproachOutputs, build_comparison
-from emotion_tl.train import predict_probabilities
+from emotion_tl.data.loaders import make_loaders
+from emotion_tl.data.prepare import prepare_data
+from emotion_tl.data.split import save_split
+from emotion_tl.evaluation.comparison import ApproachOutputs, build_comparison
+from emotion_tl.evaluation.inference import predict_loader
+from emotion_tl.evaluation.metrics import evaluate_predictions
+from emotion_tl.evaluation.predictions import read_predictions_table
+from emotion_tl.model.checkpoint import CheckpointError, save_checkpoint
+from emotion_tl.model.resnet import build_model, count_trainable, make_param_groups
 
 REPORT = ["comparison.csv", "comparison.json", "comparison.md", "comparison.png"]
 
@@ -35,10 +39,9 @@ def fake_run(cfg, approaches=APPROACHES):
             for e in (1, 2)
         ]  # fmt: skip
         metrics = history[1] | {"trainable_params": count_trainable(model), "peak_memory_mb": 99.0}
-        checkpoint = make_checkpoint(
-            model, class_names=data.class_names, config=cfg.to_dict(), approach=approach,
-            weights_source="none", stride_in_1x1=False, epoch=2, metrics=metrics,
-            history=history, device="cpu", precision="fp32", kind="best",
+        checkpoint = make_test_checkpoint(
+            model, class_names=data.class_names, config=cfg, approach=approach, epoch=2,
+            metrics=metrics, history=history,
         )  # fmt: skip
         save_checkpoint(checkpoint, out_dir / f"{OUTPUT_PREFIX[approach]}_best.pt")
         models[OUTPUT_PREFIX[approach]] = model
@@ -58,7 +61,7 @@ def test_compare_predicts_the_saved_test_split_and_writes_the_report(tiny_config
     for name, model in models.items():
         table = pd.read_csv(out_dir / f"{name}_test_predictions.csv")
         labels, probabilities[name] = read_predictions_table(table, data.class_names)
-        expected, expected_labels = predict_probabilities(model, test_loader, torch.device("cpu"))
+        expected, expected_labels = predict_loader(model, test_loader, torch.device("cpu"), "fp32")
         np.testing.assert_allclose(probabilities[name], expected, rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(labels, expected_labels)
 

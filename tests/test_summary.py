@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from emotion_tl.evaluate import make_predictions_table
-from emotion_tl.report import ApproachOutputs, build_comparison
-from emotion_tl.summary import (
+from emotion_tl.evaluation.comparison import ApproachOutputs, build_comparison
+from emotion_tl.evaluation.predictions import make_predictions_table
+from emotion_tl.evaluation.summary import (
     find_disagreements,
     make_guide_table,
     measure_approaches,

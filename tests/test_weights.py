@@ -8,6 +8,7 @@ tests then copy or corrupt files in tmp folders, never the shared cache.
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 import socket
 from pathlib import Path
@@ -22,12 +23,16 @@ from sklearn.datasets import load_sample_image
 from torchvision import transforms
 from torchvision.models import resnet50
 
-from emotion_tl import keras_resnet50, weights
-from emotion_tl.model import set_stride_in_1x1
+from emotion_tl.cli import main
+from emotion_tl.data.transforms import IMAGENET_MEAN as MEAN_RGB
+from emotion_tl.data.transforms import IMAGENET_STD as STD_RGB
+from emotion_tl.model import keras_resnet50, weights
+from emotion_tl.model.resnet import set_stride_in_1x1
 
+# Keras' "caffe" preprocessing, written out here as the reference the conversion must match.
 CAFFE_MEAN_BGR = torch.tensor([103.939, 116.779, 123.68])
-IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406])
-IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225])
+IMAGENET_MEAN = torch.tensor(MEAN_RGB)
+IMAGENET_STD = torch.tensor(STD_RGB)
 # photo -> (acceptable top-1 classes, the class the issue author saw at the top)
 PHOTOS = {
     "chelsea": ({"Egyptian cat", "tiger cat", "tabby"}, "Egyptian cat"),
@@ -183,10 +188,11 @@ def test_conversion_matches_keras_graph_and_strides_matter(
 
 
 def test_checksum_is_pinned_and_tampered_tarball_rejected(weights_user_cache, weights_isolated):
-    assert keras_resnet50.TARBALL_SHA256 == (
-        "863f7e63d95b1583cdd5af6bbd58e51c9664ec003ecdebabf6ee65f377d22484"
-    )
-    keras_resnet50.verify_tarball(weights_user_cache["tarball"])
+    # The tarball npm delivered is the pinned one, byte for byte.
+    tarball = weights_user_cache["tarball"]
+    assert keras_resnet50.compute_sha256(tarball) == keras_resnet50.TARBALL_SHA256
+    assert hashlib.sha256(tarball.read_bytes()).hexdigest() == keras_resnet50.TARBALL_SHA256
+    keras_resnet50.verify_tarball(tarball)
     fake = weights_isolated / keras_resnet50.TARBALL_NAME
     fake.write_bytes(b"not the package")
     with pytest.raises(keras_resnet50.KerasSourceError, match="checksum mismatch"):
@@ -225,7 +231,7 @@ def test_corrupted_cache_is_rebuilt(damage, weights_user_cache, weights_isolated
     assert not list(cache.glob("*.tmp"))  # atomic writes leave no temp files behind
 
 
-def test_all_sources_failing_names_the_three_ways(weights_isolated, capsys):
+def test_all_sources_failing_names_the_three_ways(weights_isolated, caplog):
     with pytest.raises(weights.WeightsUnavailableError) as error:
         weights.load_pretrained_weights()  # download allowed, but DNS is refused
     message = str(error.value)
@@ -241,8 +247,9 @@ def test_all_sources_failing_names_the_three_ways(weights_isolated, capsys):
         keras_resnet50.TARBALL_ENV,
     ):
         assert part in message
-    assert weights.main([]) == 1
-    assert "Supply them in one of three ways" in capsys.readouterr().err
+    with caplog.at_level(logging.ERROR, logger="emotion_tl"):
+        assert main(["weights"]) == 2
+    assert "Supply them in one of three ways" in caplog.text
 
 
 def test_explicit_file_missing_or_bad_is_an_error(weights_isolated, monkeypatch):

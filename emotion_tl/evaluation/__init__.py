@@ -1,4 +1,4 @@
-"""Stage 3, evaluation: run models forward (inference), score them (metrics, paired), store and
+"""Evaluation: run models forward (inference), score them (metrics, paired), store and
 read their predictions (predictions), use checkpoints on new images (predict), explain them
 (explain), and compare the two approaches (comparison, report, summary).
 

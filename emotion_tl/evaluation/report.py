@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ from matplotlib.figure import Figure
 from torchvision.transforms.v2 import functional as TF
 
 from emotion_tl.data.files import load_image
-from emotion_tl.evaluation.comparison import Comparison, load_comparison
+from emotion_tl.evaluation.comparison import ApproachOutputs, Comparison, load_comparison
 from emotion_tl.evaluation.paired import find_only_right
 from emotion_tl.evaluation.predict import predictor_from_checkpoint
 from emotion_tl.evaluation.predictions import find_hardest, read_predictions_table
@@ -72,12 +73,11 @@ def plot_comparison_report(comparison: Comparison) -> Figure:
     )
 
 
-def plot_mistakes_report(comparison: Comparison, data_dir: str | Path, count: int = 6) -> Figure:
-    """mistakes.png: each approach's highest-loss test images."""
-    hardest = {
-        a.name: find_hardest(a.predictions, comparison.class_names, count)
-        for a in comparison.approaches
-    }
+def plot_hardest_images(
+    approaches: Sequence[ApproachOutputs], data_dir: str | Path, count: int = 6
+) -> Figure:
+    """mistakes.png: each approach's `count` highest-loss test images, one row per approach."""
+    hardest = {a.name: find_hardest(a.predictions, a.class_names, count) for a in approaches}
     return plot_mistakes(hardest, data_dir)
 
 
@@ -119,10 +119,14 @@ def write_comparison_report(
     write_atomic(paths["md"], format_markdown(comparison).encode())
     save_figure_atomic(plot_comparison_report(comparison), paths["png"])
     data_dir = Path(data_dir or comparison.approaches[0].checkpoint["config"]["data_dir"])
+    figures = {
+        "mistakes": lambda: plot_hardest_images(comparison.approaches, data_dir),
+        "gradcam": lambda: plot_gradcam_report(comparison, data_dir),
+    }
     try:
-        for kind, plot in (("mistakes", plot_mistakes_report), ("gradcam", plot_gradcam_report)):
+        for kind, plot in figures.items():
             paths[kind] = checkpoint_dir / f"{kind}.png"
-            save_figure_atomic(plot(comparison, data_dir), paths[kind])
+            save_figure_atomic(plot(), paths[kind])
     except OSError as error:  # the images moved: the report stands without these figures
         logger.warning("No mistakes/Grad-CAM figures: cannot read the test images (%s)", error)
         paths = {k: p for k, p in paths.items() if p.is_file()}

@@ -16,12 +16,10 @@ from emotion_tl.faces.actions import (
 )
 from emotion_tl.faces.dataset import (
     DEFAULT_SIZE,
-    METADATA_NAME,
     FaceSample,
     generate_dataset,
     make_file_name,
     make_sample,
-    read_metadata,
     render_sample,
 )
 from emotion_tl.faces.identity import Identity, make_identity
@@ -34,7 +32,6 @@ __all__ = [
     "DEFAULT_DIFFICULTY",
     "DEFAULT_SIZE",
     "EXPRESSIONS",
-    "METADATA_NAME",
     "PROTOTYPES",
     "FaceSample",
     "Identity",
@@ -47,7 +44,6 @@ __all__ = [
     "make_nuisance",
     "make_sample",
     "measure_brow_asymmetry",
-    "read_metadata",
     "render_person",
     "render_sample",
     "sample_intensity",

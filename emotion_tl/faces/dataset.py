@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from emotion_tl.data.metadata import METADATA_FILE
 from emotion_tl.faces.actions import (
     ACTION_NAMES,
     DEFAULT_DIFFICULTY,
@@ -28,7 +29,6 @@ from emotion_tl.faces.render import render_person
 from emotion_tl.faces.scene import Nuisance, compose_picture, encode_jpeg, make_nuisance
 
 DEFAULT_SIZE = 224
-METADATA_NAME = "metadata.csv"
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ def generate_dataset(
     for file_name, jpeg, row in run_tasks(tasks, workers):
         (out_dir / file_name).write_bytes(jpeg)
         rows.append(row)
-    write_metadata(rows, out_dir / METADATA_NAME)
+    write_metadata(rows, out_dir / METADATA_FILE)
     return rows
 
 
@@ -166,9 +166,3 @@ def write_metadata(rows: list[dict[str, object]], path: Path) -> None:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-
-
-def read_metadata(path: Path) -> list[dict[str, str]]:
-    """Read a metadata CSV back as a list of string dictionaries."""
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))

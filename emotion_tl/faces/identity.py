@@ -30,14 +30,14 @@ HAIR_COLORS: dict[str, Color] = {
     "grey": (150, 148, 145),
     "white": (225, 222, 215),
 }
-EYE_COLORS: dict[str, Color] = {
-    "brown": (80, 50, 30),
-    "dark": (40, 28, 22),
-    "hazel": (120, 95, 50),
-    "green": (70, 110, 70),
-    "blue": (70, 110, 160),
-    "grey": (110, 120, 130),
-}
+EYE_COLORS: dict[str, Color] = dict(
+    brown=(80, 50, 30),
+    dark=(40, 28, 22),
+    hazel=(120, 95, 50),
+    green=(70, 110, 70),
+    blue=(70, 110, 160),
+    grey=(110, 120, 130),
+)
 HAIR_STYLES = ("none", "short", "side_part", "long", "curly", "bun", "fringe")
 FACIAL_HAIR = ("none", "stubble", "moustache", "goatee", "beard")
 GLASSES = ("none", "round", "rectangular")

@@ -36,21 +36,15 @@ def draw_histories(
     for name, history in histories.items():
         frame = pd.DataFrame(history)
         for ax, metric in ((loss_ax, "loss"), (acc_ax, "acc")):
-            ax.plot(
-                frame["epoch"],
-                frame[f"train_{metric}"],
-                "--",
-                color=colors[name],
-                label=f"{name} train",
-            )
-            ax.plot(
-                frame["epoch"],
-                frame[f"val_{metric}"],
-                "-o",
-                color=colors[name],
-                label=f"{name} validation",
-                markersize=4,
-            )
+            for split, style, words in (("train", "--", "train"), ("val", "-o", "validation")):
+                ax.plot(
+                    frame["epoch"],
+                    frame[f"{split}_{metric}"],
+                    style,
+                    color=colors[name],
+                    label=f"{name} {words}",
+                    markersize=4,
+                )
     for ax, label in ((loss_ax, "loss"), (acc_ax, "accuracy")):
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import pandas as pd
 import torch
 from torch import nn
 from torchvision.models import ResNet, resnet50
 
-if TYPE_CHECKING:
-    from emotion_tl.model.weights import PretrainedWeights
-
 ARCHITECTURE = "resnet50"
 FEATURE_DIM = 2048  # ResNet50's pooled feature size, the head's input
+
+
+class ImageNetWeights(Protocol):
+    """What `build_model` needs of pretrained weights (model.weights.PretrainedWeights has it)."""
+
+    state_dict: dict[str, torch.Tensor]  # torchvision resnet50 keys, the 1000-class fc included
+    stride_in_1x1: bool  # True: the weights were trained striding in the 1x1 convolutions
 
 
 def set_stride_in_1x1(model: ResNet) -> ResNet:
@@ -32,7 +36,7 @@ def set_stride_in_1x1(model: ResNet) -> ResNet:
 
 def build_model(
     num_classes: int,
-    weights: PretrainedWeights | None = None,
+    weights: ImageNetWeights | None = None,
     *,
     stride_in_1x1: bool = False,
 ) -> ResNet:

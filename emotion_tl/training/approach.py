@@ -159,11 +159,8 @@ def train_approach(
     trainable = count_trainable(model)
     prefix, paths = OUTPUT_PREFIX[approach], make_output_paths(out_dir, approach)
     logger.info(
-        "Approach %s: %s trainable parameters, device %s, precision %s",
-        prefix,
-        f"{trainable:,}",
-        device,
-        precision,
+        f"Approach {prefix}: {trainable:,} trainable parameters, device {device}, "
+        f"precision {precision}"
     )
     checkpoints = Checkpoints(model, cfg, approach, data.class_names, pretrained, device, precision)
     best = BestEpoch()
@@ -192,20 +189,28 @@ def train_approach(
         class_weights=choose_class_weights(cfg, data, cached=net is not model),
     )
     if state.stopped:
-        metrics = state.history[-1] if state.history else {}
-        checkpoints.save(
-            paths["interrupted"],
-            "interrupted",
-            len(state.history),
-            metrics,
-            state.history,
-            resume=state.to_dict(),
-        )
-        write_history(state.history, paths["history_csv"])
-        raise TrainingInterrupted(getattr(stop, "signum", 2), paths["interrupted"])
+        save_interrupted(checkpoints, state, paths, stop)
     return finish_approach(
         cfg, approach, data, net, loaders["test"], checkpoints, best, state, paths, trainable
     )
+
+
+def save_interrupted(
+    checkpoints: Checkpoints, state: TrainState, paths: dict[str, Path], stop: Any
+) -> None:
+    """Save what a stopped run needs to continue, and the history so far; then raise
+    TrainingInterrupted with the signal that stopped it."""
+    metrics = state.history[-1] if state.history else {}
+    checkpoints.save(
+        paths["interrupted"],
+        "interrupted",
+        len(state.history),
+        metrics,
+        state.history,
+        resume=state.to_dict(),
+    )
+    write_history(state.history, paths["history_csv"])
+    raise TrainingInterrupted(getattr(stop, "signum", 2), paths["interrupted"])
 
 
 def finish_approach(

@@ -1,4 +1,4 @@
-"""Frozen approach in one backbone pass: cache pooled features, then train only the head on them.
+"""Frozen approach in one backbone pass: each image's pooled features, computed once and cached.
 
 A frozen backbone in eval mode maps an image to the same 2048 numbers every epoch, so running
 it once per image (and per augmented view) and training the head on the stored numbers gives the

@@ -47,6 +47,7 @@ class TrainState:
 class TrainStep:
     """One optimisation step: forward in mixed precision, loss, backward, Adam update."""
 
+    approach: str  # which layers are in train mode (set_train_mode)
     optimizer: torch.optim.Optimizer
     loss_fn: nn.Module
     scaler: torch.amp.GradScaler  # loss scaling matters only for fp16; a no-op otherwise
@@ -65,6 +66,13 @@ class TrainStep:
         self.scaler.update()
         return loss.item(), (logits.argmax(1) == labels).sum().item()
 
+    def restore(self, state: TrainState) -> None:
+        """Put back the optimizer and loss-scaler states an interrupted run saved in `state`."""
+        if state.optimizer is not None:
+            self.optimizer.load_state_dict(state.optimizer)
+        if state.scaler is not None:
+            self.scaler.load_state_dict(state.scaler)
+
 
 def make_train_step(
     model: nn.Module,
@@ -81,6 +89,7 @@ def make_train_step(
     weight = class_weights.to(device) if class_weights is not None else None
     model.to(device, memory_format=torch.channels_last)
     return TrainStep(
+        approach=approach,
         optimizer=torch.optim.Adam(groups),
         loss_fn=nn.CrossEntropyLoss(weight=weight),
         scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
@@ -183,10 +192,7 @@ def fit(
         precision=precision,
         class_weights=class_weights,
     )
-    if state.optimizer is not None:
-        step.optimizer.load_state_dict(state.optimizer)
-    if state.scaler is not None:
-        step.scaler.load_state_dict(state.scaler)
+    step.restore(state)
     state.stopped = False
     desc, steps = progress_desc or approach, len(train_loader)
     bar = tqdm(
@@ -194,17 +200,7 @@ def fit(
     )
     try:
         while state.epoch <= epochs and not state.stopped:
-            stats = run_epoch(
-                model,
-                train_loader,
-                val_loader,
-                step,
-                state,
-                bar,
-                stop,
-                class_weights=class_weights,
-                approach=approach,
-            )
+            stats = run_epoch(model, train_loader, val_loader, step, state, bar, stop)
             if stats is None:
                 break
             bar.set_description(
@@ -228,23 +224,21 @@ def run_epoch(
     val_loader: DataLoader,
     step: TrainStep,
     state: TrainState,
-    bar: tqdm,
-    stop: threading.Event | None,
-    *,
-    class_weights: torch.Tensor | None,
-    approach: str,
+    bar: tqdm | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, float] | None:
     """Train the epoch in `state` to its end and validate: its stats, or None if stopped."""
     epoch = state.epoch
     start_epoch(train_loader, state)
     start = time.perf_counter()
-    set_train_mode(model, approach)
+    set_train_mode(model, step.approach)
     train_loss, train_acc = train_one_epoch(model, train_loader, step, state, bar, stop)
     train_seconds = time.perf_counter() - start
     if state.stopped:
         return None
+    # The validation loss weighs classes as the training loss does.
     val_loss, val_acc = evaluate_loader(
-        model, val_loader, step.device, step.precision, class_weights
+        model, val_loader, step.device, step.precision, step.loss_fn.weight
     )
     stats = {
         "epoch": epoch,
