@@ -4,7 +4,7 @@ regression, cross-validated with each identity kept to one side of every split.
 Used to pick the generator's default difficulty: confused vs neutral should be well above
 chance but not perfect. Example:
 
-    python -m emotion_tl.demo_faces --out /tmp/cal --identities 150 --seed 7 \
+    python -m emotion_tl demo-faces --out /tmp/cal --identities 150 --seed 7 \
         --expressions confused neutral happy sad
     python benchmarks/calibrate_demo_faces.py /tmp/cal --pairs confused,neutral happy,sad
 
@@ -33,6 +33,7 @@ from sklearn.model_selection import StratifiedGroupKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from emotion_tl.data.metadata import read_metadata
 from emotion_tl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -93,7 +94,8 @@ def main() -> None:
     args = parser.parse_args()
     pairs = [tuple(p.split(",")) for p in args.pairs]
     wanted = {name for pair in pairs for name in pair}
-    table = pd.read_csv(args.image_dir / "metadata.csv")
+    table = read_metadata(args.image_dir)
+    table["identity"] = table["identity"].astype(int)  # the generator numbers people 0, 1, ...
     table = table[table["expression"].isin(wanted)].reset_index(drop=True)
     pictures = load_pictures(args.image_dir, table["file"].tolist())
     if args.features == "resnet":
