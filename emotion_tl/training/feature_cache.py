@@ -124,7 +124,7 @@ def plan_entries(
     data: PreparedData, cfg: Config
 ) -> tuple[dict[str, list[list[str]]], dict[str, tuple[int, int | None]]]:
     """The cache entries each split needs: split -> views -> entry name per image, and each
-    entry's (table row, augmented view or None for the evaluation transform)."""
+    entry's (table row, seed of its augmented view, or None for the evaluation transform)."""
     files = [identify_file(Path(cfg.data_dir) / f) for f in data.table["file"]]
     wanted: dict[str, list[list[str]]] = {}
     sources: dict[str, tuple[int, int | None]] = {}
@@ -135,11 +135,13 @@ def plan_entries(
         for view in views:
             keys = []
             for row in data.indices(split):
-                name = (
-                    f"eval|{files[row]}" if view is None else f"aug|{cfg.seed}|{view}|{files[row]}"
-                )
+                if view is None:
+                    name, seed = f"eval|{files[row]}", None
+                else:
+                    name = f"aug|{cfg.seed}|{view}|{files[row]}"
+                    seed = make_view_seed(cfg.seed, files[row], view)
                 keys.append(name)
-                sources[name] = (row, view)
+                sources[name] = (row, seed)
             wanted[split].append(keys)
     return wanted, sources
 
@@ -160,20 +162,11 @@ def compute_missing(
         keys = [k for k in todo if (sources[k][1] is not None) == augmented]
         if not keys:
             continue
-        rows = [sources[k][0] for k in keys]
-        seeds = [
-            None
-            if view is None
-            else make_view_seed(
-                cfg.seed, identify_file(Path(cfg.data_dir) / data.table["file"][row]), view
-            )
-            for row, view in (sources[k] for k in keys)
-        ]
         features = compute_features(
             model,
-            [data.images[row] for row in rows],
+            [data.images[sources[k][0]] for k in keys],
             build_transforms(cfg.image_size, train=augmented),
-            seeds,
+            [sources[k][1] for k in keys],
             batch_size=cfg.batch_size,
             device=device,
             precision=precision,
