@@ -65,6 +65,10 @@ class Comparison:
     def class_names(self) -> list[str]:
         return self.approaches[0].class_names
 
+    def read_probabilities(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Test labels (N,) and both approaches' probabilities (N, C), row-aligned."""
+        return read_paired_predictions(self.approaches, self.class_names)
+
     def table(self) -> pd.DataFrame:
         """One row per model: training facts and test scores (the ensemble trains nothing)."""
         facts = {a.name: a.facts() for a in self.approaches}
@@ -91,6 +95,16 @@ class Comparison:
         return next(iter(self.evaluations.values())).num_images
 
 
+def read_paired_predictions(
+    approaches: list[ApproachOutputs], class_names: list[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Labels (N,) and the two approaches' probabilities (N, C) from their predictions tables."""
+    first, second = approaches
+    labels, probabilities_a = read_predictions_table(first.predictions, class_names)
+    _, probabilities_b = read_predictions_table(second.predictions, class_names)
+    return labels, probabilities_a, probabilities_b
+
+
 def build_comparison(approaches: list[ApproachOutputs]) -> Comparison:
     """Score each approach and their ensemble; McNemar's test on the first two approaches."""
     if len(approaches) != 2:
@@ -107,8 +121,7 @@ def build_comparison(approaches: list[ApproachOutputs]) -> Comparison:
             "train both in one run (--approach both) so they share split.csv."
         )
     class_names = first.class_names
-    labels, probabilities_a = read_predictions_table(first.predictions, class_names)
-    _, probabilities_b = read_predictions_table(second.predictions, class_names)
+    labels, probabilities_a, probabilities_b = read_paired_predictions(approaches, class_names)
     ensemble = (probabilities_a + probabilities_b) / 2
     evaluations = {
         first.name: evaluate_predictions(labels, probabilities_a, class_names),

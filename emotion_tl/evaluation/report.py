@@ -18,7 +18,7 @@ from emotion_tl.data.files import load_image
 from emotion_tl.evaluation.comparison import ApproachOutputs, Comparison, load_comparison
 from emotion_tl.evaluation.paired import find_only_right
 from emotion_tl.evaluation.predict import predictor_from_checkpoint
-from emotion_tl.evaluation.predictions import find_hardest, read_predictions_table
+from emotion_tl.evaluation.predictions import find_hardest
 from emotion_tl.figures.evaluation import plot_comparison, plot_mistakes
 from emotion_tl.storage import save_figure_atomic, write_atomic
 
@@ -83,13 +83,12 @@ def plot_hardest_images(
 
 def pick_disputed_files(comparison: Comparison, count: int = 4) -> list[str]:
     """Test images only one approach gets right first, then those the ensemble finds hardest."""
-    first, second = (a.predictions for a in comparison.approaches)
-    labels, probabilities_a = read_predictions_table(first, comparison.class_names)
-    _, probabilities_b = read_predictions_table(second, comparison.class_names)
+    labels, probabilities_a, probabilities_b = comparison.read_probabilities()
     only_a, only_b = find_only_right(labels, probabilities_a.argmax(1), probabilities_b.argmax(1))
     confidence = ((probabilities_a + probabilities_b) / 2)[np.arange(len(labels)), labels]
     order = np.lexsort((confidence, ~(only_a | only_b)))  # disputed first, then least confident
-    return [first["file"].iloc[i] for i in order[:count]]
+    files = comparison.approaches[0].predictions["file"]
+    return [files.iloc[i] for i in order[:count]]
 
 
 def plot_gradcam_report(comparison: Comparison, data_dir: str | Path, count: int = 4) -> Figure:

@@ -15,7 +15,6 @@ from matplotlib.figure import Figure
 from emotion_tl.data.files import DataError
 from emotion_tl.evaluation.comparison import Comparison, load_comparison
 from emotion_tl.evaluation.paired import find_only_right
-from emotion_tl.evaluation.predictions import read_predictions_table
 from emotion_tl.figures.evaluation import plot_labelled_images
 from emotion_tl.model.checkpoint import CheckpointError
 
@@ -121,8 +120,7 @@ def find_disagreements(comparison: Comparison) -> pd.DataFrame:
     """Test images exactly one approach gets right: file, label, both predictions, who is right."""
     first, second = comparison.approaches
     a, b = first.predictions, second.predictions  # same files in the same order (checked)
-    labels, probabilities_a = read_predictions_table(a, comparison.class_names)
-    _, probabilities_b = read_predictions_table(b, comparison.class_names)
+    labels, probabilities_a, probabilities_b = comparison.read_probabilities()
     only_a, only_b = find_only_right(labels, probabilities_a.argmax(1), probabilities_b.argmax(1))
     table = pd.DataFrame(
         {
