@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from emotion_tl.config import add_config_arguments, config_from_args
+from emotion_tl.data.face_model import FaceModelError
 from emotion_tl.data.files import DataError
 from emotion_tl.model.checkpoint import CheckpointError
 from emotion_tl.model.weights import WeightsUnavailableError
@@ -73,14 +74,19 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_weights(args: argparse.Namespace) -> int:
-    """`weights`: resolve the ImageNet weights once (fetch or convert them) and say from where."""
+    """`weights`: resolve the ImageNet weights and the face detector's model once (fetch or
+    convert them) and say from where."""
     import time
 
+    from emotion_tl.data.face_detect import DETECTORS
+    from emotion_tl.data.face_model import face_model_path
     from emotion_tl.model.weights import load_pretrained_weights
 
     start = time.perf_counter()
     weights = load_pretrained_weights(args.weights, allow_download=not args.no_download)
     print(f"weights: {weights.source} (resolved in {time.perf_counter() - start:.2f} s)")
+    for name, spec in DETECTORS.items():
+        print(f"face detector {name}: {face_model_path(spec.model)}")
     return 0
 
 
@@ -203,7 +209,14 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging()
     try:
         return args.run(args)
-    except (DataError, WeightsUnavailableError, CheckpointError, ValueError, OSError) as error:
+    except (
+        DataError,
+        WeightsUnavailableError,
+        FaceModelError,
+        CheckpointError,
+        ValueError,
+        OSError,
+    ) as error:
         logger.error("error: %s", error)
         return 2
 

@@ -17,6 +17,8 @@ DEVICES = ("auto", "cuda", "cpu", "mps")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 # Output file prefix per approach (names users of the original script know).
 OUTPUT_PREFIX = {"frozen": "frozen_weights", "finetuning": "finetuning"}
+FACE_CROP_MODES = ("auto", "on", "off", "require")
+FACE_DETECTORS = ("blazeface", "blazeface-short")  # BlazeFace full range (default), short range
 FINETUNING_LR_DIVISOR = 10.0  # fine-tuning learns 10x slower than approach A's rate
 
 
@@ -53,6 +55,23 @@ class Config:
     checkpoint_dir: str = _option("checkpoints", "where every output is written")
     seed: int = _option(42, "seed for the split, initialisation and augmentation")
     image_size: int = _option(224, "side of the square crop the network sees", minimum=1)
+    face_crop: str = _option(
+        "auto",
+        "find the face first: on (crop each image to its face), auto (crop only where the face "
+        "covers under a fifth of the image), require (as on, and leave out images with no face), "
+        "or off (whole images)",
+        choices=FACE_CROP_MODES,
+    )
+    face_margin: float = _option(
+        0.3, "room kept around a found face, as a share of its side, on each side", minimum=0.0
+    )
+    face_detector: str = _option(
+        "blazeface",
+        "face detector: blazeface (full range, faces near and far) or blazeface-short (faces "
+        "within about 2 m)",
+        choices=FACE_DETECTORS,
+    )
+    face_level: bool = _option(False, "rotate each face crop so that the eyes are level")
     num_workers: int | None = _option(
         None, "DataLoader worker processes (default: 0 on the CPU, up to 4 with a GPU)", minimum=0
     )

@@ -3,10 +3,12 @@ that the output folder can take them."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,28 @@ from typing import Any
 import torch
 
 logger = logging.getLogger("emotion_tl")
+
+CACHE_ENV = "EMOTION_TL_CACHE"
+
+
+def cache_dir() -> Path:
+    """The per-user cache of downloaded models ($EMOTION_TL_CACHE overrides)."""
+    if override := os.environ.get(CACHE_ENV):
+        return Path(override).expanduser()
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local"
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "emotion_tl"
+
+
+def compute_sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(2**20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def write_atomic(path: Path, data: bytes) -> None:

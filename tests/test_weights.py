@@ -28,6 +28,7 @@ from emotion_tl.data.transforms import IMAGENET_MEAN as MEAN_RGB
 from emotion_tl.data.transforms import IMAGENET_STD as STD_RGB
 from emotion_tl.model import keras_resnet50, weights
 from emotion_tl.model.resnet import set_stride_in_1x1
+from emotion_tl.storage import compute_sha256
 
 # Keras' "caffe" preprocessing, written out here as the reference the conversion must match.
 CAFFE_MEAN_BGR = torch.tensor([103.939, 116.779, 123.68])
@@ -190,7 +191,7 @@ def test_conversion_matches_keras_graph_and_strides_matter(
 def test_checksum_is_pinned_and_tampered_tarball_rejected(weights_user_cache, weights_isolated):
     # The tarball npm delivered is the pinned one, byte for byte.
     tarball = weights_user_cache["tarball"]
-    assert keras_resnet50.compute_sha256(tarball) == keras_resnet50.TARBALL_SHA256
+    assert compute_sha256(tarball) == keras_resnet50.TARBALL_SHA256
     assert hashlib.sha256(tarball.read_bytes()).hexdigest() == keras_resnet50.TARBALL_SHA256
     keras_resnet50.verify_tarball(tarball)
     fake = weights_isolated / keras_resnet50.TARBALL_NAME

@@ -3,6 +3,7 @@ before training, and the files' sizes and colour modes."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pandas as pd
 from PIL import Image
 
 from emotion_tl.data.balance import compute_imbalance, describe_balance, resolve_balance
+from emotion_tl.data.face_crop import CROPPED, FILLS_FRAME, NO_FACE, WHOLE, Framing
 from emotion_tl.data.prepare import PreparedData
 from emotion_tl.data.split import SPLITS
 
@@ -33,6 +35,7 @@ def make_data_report(data: PreparedData, balance: str, examples: int = 3) -> str
     method = describe_balance(resolve_balance(balance, train_counts))
     ratio = compute_imbalance(train_counts)
     lines.append(f"Imbalance (largest/smallest training category): {ratio:.2f} -> {method}")
+    lines.append(describe_faces(data.framings))
     skipped = data.skipped
     if skipped.total():
         lines.append(f"Skipped {skipped.total()} file(s):\n{skipped.summary(examples)}")
@@ -47,6 +50,21 @@ def make_data_report(data: PreparedData, balance: str, examples: int = 3) -> str
             more = "; ..." if len(groups) > examples else ""
             lines.append(f"{len(groups)} {title}: {shown}{more}")
     return "\n".join(lines)
+
+
+def describe_faces(framings: Sequence[Framing]) -> str:
+    """One line on the face crop: how many images were cropped, left whole and why, and how
+    many showed more than one face."""
+    counts = Counter(f.outcome for f in framings)
+    if not framings or counts[WHOLE] == len(framings):
+        return "Face crop: off (whole images)"
+    parts = [f"{counts[CROPPED]} cropped to the face"]
+    if counts[FILLS_FRAME]:
+        parts.append(f"{counts[FILLS_FRAME]} left whole (the face fills the frame)")
+    parts.append(f"{counts[NO_FACE]} with no face found (kept whole)")
+    several = sum(f.faces > 1 for f in framings)
+    parts.append(f"{several} with more than one face (the largest used)")
+    return "Faces: " + ", ".join(parts)
 
 
 def describe_image_files(data_dir: str | Path, files: Sequence[str]) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -139,9 +140,16 @@ def load_image(path: Path | BinaryIO) -> Image.Image:
             return to_8_bit(image).convert("RGB")
 
 
-def decode_image(path: Path | BinaryIO, resize_size: int) -> torch.Tensor:
+def decode_image(
+    path: Path | BinaryIO,
+    resize_size: int,
+    frame: Callable[[Image.Image], Image.Image | None] | None = None,
+) -> torch.Tensor | None:
     """Decode `path` (a file name or an open binary file) to uint8 (3, H, W), shorter side
-    `resize_size`."""
+    `resize_size`. `frame` crops the upright full-resolution picture first (the face); None
+    from it (no face where one is required) is returned as None."""
     image = load_image(path)
+    if frame is not None and (image := frame(image)) is None:
+        return None
     tensor = TF.pil_to_tensor(image)
     return TF.resize(tensor, [resize_size], antialias=True)

@@ -15,6 +15,8 @@ import pandas as pd
 import torch
 
 from emotion_tl.config import Config
+from emotion_tl.data.face_cache import FACE_CACHE_FILE, FaceCache
+from emotion_tl.data.face_crop import FaceCropSettings, FaceFinder, Framing, make_faces_table
 from emotion_tl.data.files import DataError, Skipped, check_data_dir, list_image_files
 from emotion_tl.data.metadata import read_identities
 from emotion_tl.data.scan import (
@@ -40,6 +42,7 @@ class PreparedData:
     images: list[torch.Tensor]  # uint8 (3, H, W), row-aligned with `table`
     skipped: Skipped
     duplicates: Duplicates = dataclasses.field(default_factory=Duplicates)
+    framings: list[Framing] = dataclasses.field(default_factory=list)  # row-aligned, as images
 
     def indices(self, split: str) -> np.ndarray:
         """Row numbers of one split, in table order (the order every loader keeps)."""
@@ -48,6 +51,11 @@ class PreparedData:
     def labels(self) -> np.ndarray:
         """Each row's class index (its position in `class_names`)."""
         return self.table["label"].map({c: i for i, c in enumerate(self.class_names)}).to_numpy()
+
+    def faces_table(self) -> pd.DataFrame:
+        """faces.csv: each image's faces found, outcome, chosen face and crop (pixels)."""
+        framings = self.framings or [Framing()] * len(self.table)
+        return make_faces_table(list(self.table["file"]), framings)
 
     def train_counts(self) -> dict[str, int]:
         """Training images per category, in class order."""
@@ -104,7 +112,8 @@ def prepare_data(cfg: Config) -> PreparedData:
     """Scan, check, decode and split the configured categories (errors before any training).
 
     Verdicts are remembered in `checkpoint_dir/.scan_cache.json`, so a later run does not
-    re-open files already found broken, nor re-hash the good ones.
+    re-open files already found broken, nor re-hash the good ones. Each image is cropped to its
+    face as `cfg.face_crop` says before it is resized.
     """
     data_dir = Path(cfg.data_dir)
     check_data_dir(data_dir, cfg.categories)
@@ -112,7 +121,8 @@ def prepare_data(cfg: Config) -> PreparedData:
     identities = read_identities(data_dir)
     paths, labels = list_category_files(cfg, identities, skipped)
     cache = ScanCache(Path(cfg.checkpoint_dir) / SCAN_CACHE_FILE, data_dir)
-    scan = scan_images(paths, data_dir, resize_size_for(cfg.image_size), skipped, cache)
+    finder = make_face_finder(cfg)
+    scan = scan_images(paths, data_dir, resize_size_for(cfg.image_size), skipped, cache, finder)
     label_of = dict(zip(paths, labels, strict=True))
     files = [p.relative_to(data_dir).as_posix() for p in scan.paths]
     labels = [label_of[p] for p in scan.paths]
@@ -120,6 +130,7 @@ def prepare_data(cfg: Config) -> PreparedData:
     keep = drop_cross_category(files, labels, duplicates, data_dir, skipped)
     files, labels = [files[i] for i in keep], [labels[i] for i in keep]
     images = [scan.images[i] for i in keep]
+    framings = [scan.framings[i] for i in keep]
     if skipped.total():
         logger.warning("Skipped %d file(s):\n%s", skipped.total(), skipped.summary())
     for names in duplicates.across:
@@ -129,4 +140,14 @@ def prepare_data(cfg: Config) -> PreparedData:
     check_enough_images(files, labels, duplicates, cfg)
     split = make_split(files, labels, identities, cfg, duplicates.within)
     table = pd.DataFrame({"file": files, "label": labels, "split": split})
-    return PreparedData(list(cfg.categories), table, images, skipped, duplicates)
+    return PreparedData(list(cfg.categories), table, images, skipped, duplicates, framings)
+
+
+def make_face_finder(cfg: Config) -> FaceFinder | None:
+    """The run's face finder (None when face_crop is off); detections are cached in
+    `checkpoint_dir/.face_cache.json`."""
+    settings = FaceCropSettings.from_config(cfg)
+    if settings.mode == "off":
+        return None
+    cache = FaceCache(Path(cfg.checkpoint_dir) / FACE_CACHE_FILE, settings.detector)
+    return FaceFinder(settings, cache)

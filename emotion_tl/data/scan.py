@@ -7,6 +7,7 @@ import io
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,10 +15,13 @@ import PIL
 import torch
 from PIL import Image
 
+from emotion_tl.data.face_crop import FaceFinder, Framing
 from emotion_tl.data.files import MIN_SIDE, ImageTooSmall, Skipped, decode_image
 from emotion_tl.storage import write_atomic
 
 logger = logging.getLogger("emotion_tl")
+
+Frame = Callable[[Image.Image], Image.Image | None]
 
 SCAN_CACHE_FILE = ".scan_cache.json"
 CACHE_VERSION = 1
@@ -28,6 +32,7 @@ BROKEN = "broken or non-image files (truncated downloads, web pages saved as .jp
 TOO_LARGE = "images too large to decode safely (Pillow's decompression-bomb limit)"
 TOO_SMALL = f"images under {MIN_SIDE} px a side (icons, web tracking pixels)"
 CROSS_CATEGORY = "the same image in two or more categories (its label is unknowable)"
+NO_FACE = "images with no face found (--face_crop require)"
 
 
 @dataclass
@@ -37,6 +42,7 @@ class Scan:
     paths: list[Path] = field(default_factory=list)
     images: list[torch.Tensor] = field(default_factory=list)
     hashes: list[str] = field(default_factory=list)
+    framings: list[Framing] = field(default_factory=list)
 
 
 class ScanCache:
@@ -86,12 +92,16 @@ class ScanCache:
             logger.warning("could not save the scan cache %s (%s)", self.path, error)
 
 
-def check_file(data: bytes, resize_size: int) -> tuple[torch.Tensor | None, str | None]:
-    """Decode a file's bytes: (image, None) when usable, else (None, the reason to skip it)."""
+def check_file(
+    data: bytes, resize_size: int, frame: Frame | None = None
+) -> tuple[torch.Tensor | None, str | None]:
+    """Decode a file's bytes (cropped by `frame`): (image, None) when usable, else (None, the
+    reason to skip it)."""
     if not data:
         return None, EMPTY
     try:
-        return decode_image(io.BytesIO(data), resize_size), None
+        image = decode_image(io.BytesIO(data), resize_size, frame)
+        return (None, NO_FACE) if image is None else (image, None)
     except Image.DecompressionBombError:
         return None, TOO_LARGE
     except ImageTooSmall:
@@ -101,14 +111,22 @@ def check_file(data: bytes, resize_size: int) -> tuple[torch.Tensor | None, str 
         return None, BROKEN
 
 
+def framer_for(finder: FaceFinder | None, key: str | None, name: str) -> Frame | None:
+    """The crop step for one file: the finder's framing under `name`, or none at all."""
+    return None if finder is None else lambda image: finder.frame(image, key, name)
+
+
 def decode_images(
-    paths: list[Path], resize_size: int, skipped: Skipped
+    paths: list[Path], resize_size: int, skipped: Skipped, finder: FaceFinder | None = None
 ) -> tuple[list[Path], list[torch.Tensor]]:
-    """Decode files without a cache (new images to predict); bad ones go to `skipped`."""
+    """Decode files without a cache (new images to predict); bad ones go to `skipped`. With a
+    `finder`, each is cropped to its face; its framing is kept under the path's string."""
     kept, images = [], []
     for path in paths:
         try:
-            image, reason = check_file(path.read_bytes(), resize_size)
+            image, reason = check_file(
+                path.read_bytes(), resize_size, framer_for(finder, str(path), str(path))
+            )
         except OSError:
             image, reason = None, UNREADABLE
         if image is None:
@@ -120,9 +138,15 @@ def decode_images(
 
 
 def scan_images(
-    paths: list[Path], data_dir: Path, resize_size: int, skipped: Skipped, cache: ScanCache
+    paths: list[Path],
+    data_dir: Path,
+    resize_size: int,
+    skipped: Skipped,
+    cache: ScanCache,
+    finder: FaceFinder | None = None,
 ) -> Scan:
-    """Decode and hash every file once; files cached as bad are skipped without opening them."""
+    """Decode and hash every file once; files cached as bad are skipped without opening them.
+    With a `finder`, each image is cropped to its face (detections cached by content)."""
     from tqdm.auto import tqdm
 
     scan, seen = Scan(), set()
@@ -142,10 +166,16 @@ def scan_images(
             logger.debug("cannot read %s: %s", path, error)
             skipped.add(UNREADABLE, path)
             continue
-        image, reason = check_file(data, resize_size)
         sha1 = entry["sha1"] if entry is not None else hashlib.sha1(data).hexdigest()
+        image, reason = check_file(data, resize_size, framer_for(finder, sha1, name))
+        # A file without a face is a good file: only this run's settings leave it out.
+        usable = image is not None or reason == NO_FACE
         cache.record(
-            name, stat.st_size, stat.st_mtime_ns, sha1 if image is not None else None, reason
+            name,
+            stat.st_size,
+            stat.st_mtime_ns,
+            sha1 if usable else None,
+            None if usable else reason,
         )
         if image is None:
             skipped.add(reason, path)
@@ -153,7 +183,10 @@ def scan_images(
         scan.paths.append(path)
         scan.images.append(image)
         scan.hashes.append(sha1)
+        scan.framings.append(finder.framings[name] if finder is not None else Framing())
     cache.save(seen)
+    if finder is not None:
+        finder.save()
     return scan
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from emotion_tl.config import APPROACHES, OUTPUT_PREFIX, Config
+from emotion_tl.data.face_crop import FaceCropSettings
 from emotion_tl.data.files import DataError
 from emotion_tl.data.split import read_split
 from emotion_tl.device import resolve_device, resolve_precision
@@ -38,6 +39,11 @@ class ApproachOutputs:
     @property
     def class_names(self) -> list[str]:
         return list(self.checkpoint["class_names"])
+
+    @property
+    def face_crop(self) -> FaceCropSettings:
+        """The face-crop settings the model was trained with (as its checkpoint records)."""
+        return FaceCropSettings.from_config(self.checkpoint.get("config") or {})
 
     def facts(self) -> dict[str, float | int | None]:
         """Trainable parameters, seconds per epoch, best epoch, peak memory (as recorded)."""
@@ -145,7 +151,7 @@ def predict_test_split(
     config = checkpoint.get("config", {})
     device = resolve_device(config.get("device", Config.device))
     precision = resolve_precision(config.get("precision", Config.precision), device)
-    _, probabilities, skipped = predict_files(
+    _, probabilities, skipped, _ = predict_files(
         [predictor], [data_dir / f for f in test["file"]], device=device, precision=precision
     )
     if skipped.total():

@@ -14,6 +14,8 @@ from torch import nn
 from torchvision.transforms import v2
 
 from emotion_tl.config import Config
+from emotion_tl.data.face_cache import FaceCache
+from emotion_tl.data.face_crop import FaceCropSettings, FaceFinder, Framing
 from emotion_tl.data.files import IMAGE_EXTENSIONS, DataError, Skipped, list_image_files
 from emotion_tl.data.scan import decode_images
 from emotion_tl.data.transforms import build_transforms
@@ -36,6 +38,13 @@ class Predictor:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     name: str  # for messages and figure titles, e.g. "finetuning_best.pt"
+    face_crop: FaceCropSettings = FaceCropSettings(mode="off")
+
+    def face_finder(self) -> FaceFinder | None:
+        """A finder that crops new images as training did (None when training saw whole images)."""
+        if self.face_crop.mode == "off":
+            return None
+        return FaceFinder(self.face_crop, FaceCache(None, self.face_crop.detector))
 
     def transform(self) -> v2.Compose:
         """uint8 (3, H, W) -> the normalised centre crop the model was evaluated on."""
@@ -68,6 +77,7 @@ def predictor_from_checkpoint(checkpoint: dict, name: str = "model") -> Predicto
         mean=tuple(float(v) for v in normalization["mean"]),
         std=tuple(float(v) for v in normalization["std"]),
         name=name,
+        face_crop=FaceCropSettings.from_config(checkpoint.get("config") or {}),
     )
 
 
@@ -119,19 +129,22 @@ def predict_files(
     device: torch.device,
     precision: str,
     batch_size: int = Config.batch_size,
-) -> tuple[list[Path], np.ndarray, Skipped]:
-    """Average the predictors' probabilities on image files; unreadable files are skipped."""
+) -> tuple[list[Path], np.ndarray, Skipped, dict[str, Framing]]:
+    """Average the predictors' probabilities on image files; unreadable files are skipped.
+    Each model sees the files cropped as its own training images were; the framings returned
+    (by path string) are the first model's."""
     check_same_classes(predictors)
     skipped = Skipped()
     kept: list[Path] = []
     total = None
+    finders = [p.face_finder() for p in predictors]
     # Decode a batch at a time so a big folder never sits in memory at full size.
     for start in range(0, len(paths), batch_size):
         chunk = list(paths[start : start + batch_size])
         chunk_kept, chunk_total = None, None
-        for predictor in predictors:
+        for predictor, finder in zip(predictors, finders, strict=True):
             chunk_kept, images = decode_images(
-                chunk, predictor.resize_size, skipped if chunk_kept is None else Skipped()
+                chunk, predictor.resize_size, skipped if chunk_kept is None else Skipped(), finder
             )
             chunk = chunk_kept  # later models only see the files that decoded
             probabilities = predict_tensors(
@@ -148,7 +161,7 @@ def predict_files(
         total = part if total is None else np.concatenate([total, part])
     if total is None:
         total = np.zeros((0, len(predictors[0].class_names)), dtype=np.float32)
-    return kept, total, skipped
+    return kept, total, skipped, finders[0].framings if finders[0] is not None else {}
 
 
 def collect_image_paths(inputs: Sequence[str | Path]) -> list[Path]:
@@ -178,14 +191,15 @@ def predict_paths(
     precision: str = Config.precision,
     batch_size: int = Config.batch_size,
 ) -> pd.DataFrame:
-    """What `python -m emotion_tl predict` prints: file, predicted, prob_<class> per image.
+    """What `python -m emotion_tl predict` prints: file, predicted, prob_<class> per image, and
+    where the model crops to faces, the faces found and what was done (`face`).
 
     `device` and `precision` take the values of the `--device` and `--precision` options.
     """
     predictors = [c if isinstance(c, Predictor) else load_predictor(c) for c in checkpoints]
     class_names = check_same_classes(predictors)
     target = resolve_device(device)
-    kept, probabilities, skipped = predict_files(
+    kept, probabilities, skipped, framings = predict_files(
         predictors,
         collect_image_paths(inputs),
         tta=tta,
@@ -195,4 +209,8 @@ def predict_paths(
     )
     if skipped.total():
         logger.warning("Skipped %d file(s):\n%s", skipped.total(), skipped.summary())
-    return make_predictions_table([str(p) for p in kept], probabilities, class_names)
+    table = make_predictions_table([str(p) for p in kept], probabilities, class_names)
+    if framings:
+        table["faces"] = [framings[str(p)].faces for p in kept]
+        table["face"] = [framings[str(p)].outcome for p in kept]
+    return table

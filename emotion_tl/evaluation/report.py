@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from torchvision.transforms.v2 import functional as TF
 
-from emotion_tl.data.files import load_image
+from emotion_tl.data.face_crop import load_seen_image
 from emotion_tl.evaluation.comparison import ApproachOutputs, Comparison, load_comparison
 from emotion_tl.evaluation.paired import find_only_right
 from emotion_tl.evaluation.predict import predictor_from_checkpoint
@@ -78,7 +78,7 @@ def plot_hardest_images(
 ) -> Figure:
     """mistakes.png: each approach's `count` highest-loss test images, one row per approach."""
     hardest = {a.name: find_hardest(a.predictions, a.class_names, count) for a in approaches}
-    return plot_mistakes(hardest, data_dir)
+    return plot_mistakes(hardest, data_dir, approaches[0].face_crop)
 
 
 def pick_disputed_files(comparison: Comparison, count: int = 4) -> list[str]:
@@ -96,7 +96,8 @@ def plot_gradcam_report(comparison: Comparison, data_dir: str | Path, count: int
     from emotion_tl.evaluation.explain import plot_gradcam_comparison  # captum: only when asked
 
     files = pick_disputed_files(comparison, count)
-    images = [TF.pil_to_tensor(load_image(Path(data_dir) / f)) for f in files]
+    face_crop = comparison.approaches[0].face_crop
+    images = [TF.pil_to_tensor(load_seen_image(Path(data_dir) / f, face_crop)) for f in files]
     table = comparison.approaches[0].predictions.set_index("file")
     predictors = {
         a.name: predictor_from_checkpoint(a.checkpoint, a.name) for a in comparison.approaches

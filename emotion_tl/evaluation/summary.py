@@ -147,6 +147,7 @@ def plot_disagreements(comparison: Comparison, data_dir: str | Path, count: int 
         data_dir,
         title="Test images only one approach gets right",
         empty="Both approaches get the same test images right.",
+        face_crop=comparison.approaches[0].face_crop,
     )
 
 

@@ -25,6 +25,18 @@ DESCRIPTION = (
 )
 
 
+def parse_scene(text: str) -> tuple[int, int]:
+    """'640x480' -> (640, 480)."""
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        message = f"{text!r}: give the size as WIDTHxHEIGHT, e.g. 640x480"
+        raise argparse.ArgumentTypeError(message) from None
+    if min(width, height) < 64:
+        raise argparse.ArgumentTypeError(f"{text!r}: a scene needs at least 64 px a side")
+    return width, height
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The generator's command-line options."""
     parser.add_argument("--out", type=Path, default=Path("Images"), help="output folder")
@@ -47,6 +59,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         f"default {DEFAULT_DIFFICULTY}",
     )
     parser.add_argument("--size", type=int, default=DEFAULT_SIZE, help="picture side, pixels")
+    parser.add_argument(
+        "--scene",
+        type=parse_scene,
+        default=None,
+        metavar="WxH",
+        help="paste each person small (face 15-35%% of the width) into a WxH photo, as in "
+        "pictures people take themselves; metadata.csv gets each face's box",
+    )
     parser.add_argument(
         "--workers",
         type=int,
@@ -71,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         difficulty=args.difficulty,
         size=args.size,
         workers=args.workers,
+        scene=args.scene,
     )
     seconds = time.perf_counter() - start
     print(f"wrote {len(rows)} pictures and metadata.csv to {args.out} in {seconds:.1f} s")

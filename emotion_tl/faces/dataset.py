@@ -27,6 +27,7 @@ from emotion_tl.faces.actions import (
 from emotion_tl.faces.identity import Identity, make_identity
 from emotion_tl.faces.render import render_person
 from emotion_tl.faces.scene import Nuisance, compose_picture, encode_jpeg, make_nuisance
+from emotion_tl.faces.scenes import render_scene
 
 DEFAULT_SIZE = 224
 
@@ -107,16 +108,24 @@ def format_value(value: object) -> object:
     return value
 
 
-def make_picture(task: tuple[int, int, str, float, int]) -> tuple[str, bytes, dict[str, object]]:
-    """Worker job: (seed, identity, expression, difficulty, size) -> (file, JPEG bytes, row)."""
-    seed, identity_index, expression, difficulty, size = task
+Task = tuple[int, int, str, float, int, tuple[int, int] | None]
+
+
+def make_picture(task: Task) -> tuple[str, bytes, dict[str, object]]:
+    """Worker job: (seed, identity, expression, difficulty, size, scene) -> (file, JPEG, row).
+
+    With a scene size (width, height) the person is pasted small into a photo of that size
+    and the row records the face's box (face_x0, face_y0, face_x1, face_y1, pixels)."""
+    seed, identity_index, expression, difficulty, size, scene = task
     sample = make_sample(seed, identity_index, expression, difficulty)
-    jpeg = encode_jpeg(render_sample(sample, size), sample.nuisance.jpeg_quality)
-    return (
-        make_file_name(expression, identity_index),
-        jpeg,
-        describe_sample(sample, seed, difficulty),
-    )
+    row = describe_sample(sample, seed, difficulty)
+    if scene is None:
+        picture = render_sample(sample, size)
+    else:
+        picture, box = render_scene(sample, seed, scene)
+        row |= dict(zip(("face_x0", "face_y0", "face_x1", "face_y1"), box, strict=True))
+    jpeg = encode_jpeg(picture, sample.nuisance.jpeg_quality)
+    return make_file_name(expression, identity_index), jpeg, row
 
 
 def generate_dataset(
@@ -127,13 +136,15 @@ def generate_dataset(
     difficulty: float = DEFAULT_DIFFICULTY,
     size: int = DEFAULT_SIZE,
     workers: int = 1,
+    scene: tuple[int, int] | None = None,
 ) -> list[dict[str, object]]:
-    """Write out_dir/<expression>/*.jpg and out_dir/metadata.csv; return the metadata rows."""
+    """Write out_dir/<expression>/*.jpg and out_dir/metadata.csv; return the metadata rows.
+    `scene` (width, height): people pasted small into photos instead of tight crops."""
     unknown = set(expressions) - set(EXPRESSIONS)
     if unknown:
         raise ValueError(f"unknown expressions {sorted(unknown)}; choose from {EXPRESSIONS}")
     tasks = [
-        (seed, identity_index, expression, difficulty, size)
+        (seed, identity_index, expression, difficulty, size, scene)
         for expression in expressions
         for identity_index in range(identities)
     ]
@@ -148,9 +159,7 @@ def generate_dataset(
     return rows
 
 
-def run_tasks(
-    tasks: list[tuple[int, int, str, float, int]], workers: int
-) -> Iterable[tuple[str, bytes, dict[str, object]]]:
+def run_tasks(tasks: list[Task], workers: int) -> Iterable[tuple[str, bytes, dict[str, object]]]:
     """Make the pictures in task order, in this process or in a pool of spawned ones."""
     if workers <= 1:
         yield from map(make_picture, tasks)

