@@ -104,9 +104,9 @@ def apply_framing(image: Image.Image, framing: Framing) -> Image.Image:
     if angle:
         # PIL turns counter-clockwise; a positive angle means the eye line falls to the right.
         image = image.rotate(angle, Image.Resampling.BILINEAR, center=(x, y))
-    half = side / 2
-    box = (round(x - half), round(y - half), round(x + half), round(y + half))
-    return image.crop(box)
+    pixels = max(1, round(side))
+    left, top = round(x - side / 2), round(y - side / 2)
+    return image.crop((left, top, left + pixels, top + pixels))
 
 
 @dataclass
