@@ -63,7 +63,10 @@ class Config:
         choices=FACE_CROP_MODES,
     )
     face_margin: float = _option(
-        0.3, "room kept around a found face, as a share of its side, on each side", minimum=0.0
+        0.15,
+        "room kept around a found face, as a share of its side, on each side (0.15: forehead "
+        "to chin; docs/faces.md compares margins)",
+        minimum=0.0,
     )
     face_detector: str = _option(
         "blazeface",

@@ -26,6 +26,8 @@ OUTPUTS = [
     "finetuning_confusion_matrix.png",
     "finetuning_confusion_matrix.csv",
     "split.csv",
+    "faces.csv",  # each image's face box and crop
+    ".face_cache.json",  # detections by file content
     "frozen_weights_test_predictions.csv",
     "finetuning_test_predictions.csv",
     "comparison.csv",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from PIL import Image
 
 from emotion_tl.config import Config
 from emotion_tl.data import face_crop
+from emotion_tl.data.describe import make_data_report
 from emotion_tl.data.face_crop import (
     CROPPED,
     FILLS_FRAME,
@@ -211,6 +213,9 @@ def test_boxes_are_cached_by_content_so_a_second_run_detects_nothing(
     again = prepare_data(scene_config(scene_dir, tmp_path, face_crop="on", face_margin=0.6))
     assert len(calls) == 48  # a new margin reuses every detection
     assert again.framings[0].crop[2] > first.framings[0].crop[2]
+    assert re.search(
+        r"Faces: 4\d cropped to the face, \d with no face", make_data_report(first, "auto")
+    )
     faces = first.faces_table()
     assert list(faces["file"]) == list(first.table["file"])
     assert (faces["outcome"] == CROPPED).mean() >= 0.9
@@ -262,3 +267,23 @@ def test_framing_survives_a_round_trip_through_faces_csv():
     framing = Framing(2, CROPPED, (1.0, 2.0, 3.0, 4.0), (2.0, 3.0, 4.8, -3.5))
     assert face_crop.framing_from_row(framing.row("a.jpg")) == framing
     assert face_crop.framing_from_row(Framing(0, NO_FACE).row("b.jpg")) == Framing(0, NO_FACE)
+
+
+def test_training_on_scenes_learns_more_from_the_face_than_from_the_whole_frame(tmp_path):
+    """The frozen approach on people pasted small into photos: with the face crop the new
+    final layer sees the expression; without it, mostly the room."""
+    from emotion_tl.training.run import run_experiment
+
+    root = tmp_path / "scenes"
+    generate_dataset(root, 80, 11, ("confused", "neutral"), scene=(320, 240))
+    accuracy = {}
+    for mode in ("off", "on"):
+        cfg = Config(
+            data_dir=str(root), checkpoint_dir=str(tmp_path / mode), approach="frozen",
+            epochs=10, image_size=160, device="cpu", precision="fp32", face_crop=mode,
+            face_margin=0.15, val_fraction=0.25, test_fraction=0.15, seed=0,
+        )  # fmt: skip
+        (result,) = run_experiment(cfg)
+        accuracy[mode] = result.best_val_acc
+    # Measured here: 0.525 without, 0.85 with (seed 1: 0.60 and 0.825).
+    assert accuracy["on"] >= accuracy["off"] + 0.15, accuracy

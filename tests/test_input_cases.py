@@ -234,7 +234,9 @@ def test_second_scan_reopens_nothing_it_already_judged(tiny_config, image_dir, m
     decoded, hashed = [], []
     real_check, real_sha1 = scan.check_file, scan.hashlib.sha1
     monkeypatch.setattr(
-        scan, "check_file", lambda data, size: decoded.append(1) or real_check(data, size)
+        scan,
+        "check_file",
+        lambda data, size, frame=None: decoded.append(1) or real_check(data, size, frame),
     )
     monkeypatch.setattr(scan.hashlib, "sha1", lambda data: hashed.append(1) or real_sha1(data))
     again = prepare_data(tiny_config)

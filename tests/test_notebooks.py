@@ -93,8 +93,12 @@ def test_explore_notebook_counts_and_shows_the_data(smoke):
     assert text.splitlines()[-1].split() == ["all", "8", "2", "2", "12"]
     (summary,) = code_outputs(notebook, "summarize_metadata(metadata")
     assert "people" in summary["data"]["text/plain"]
-    # class balance, samples, intensity histogram, augmentation
-    assert count_figures(notebook) == 4
+    (faces,) = code_outputs(notebook, "describe_faces(data.framings)")
+    # Drawn shapes have no faces: all 12 are counted and kept whole (face_crop auto).
+    assert faces["text"].startswith("Faces: 0 cropped to the face")
+    assert "12 with no face found (kept whole)" in faces["text"]
+    # class balance, samples, face crops, intensity histogram, augmentation
+    assert count_figures(notebook) == 5
 
 
 @pytest.mark.parametrize(

