@@ -3,6 +3,7 @@ both approaches' accuracy on those scenes with and without the face crop.
 
     python benchmarks/face_crop.py detect --count 200
     python benchmarks/face_crop.py train --identities 150 --seeds 0 1 2 --epochs 8
+    python benchmarks/face_crop.py train --identities 150 --seeds 0 1 2 --epochs 8 --tight_only
 
 Scenes: the demo faces pasted small (15-35% of the width) into 640x480 crops of photos that ship
 with scikit-image and scikit-learn (`demo-faces --scene 640x480`); each face's box is known.
@@ -41,11 +42,11 @@ def box_iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def make_scenes(out_dir: Path, identities: int, seed: int) -> pd.DataFrame:
-    """confused/neutral scenes at 640x480 and their metadata (file, face box)."""
-    generate_dataset(
-        out_dir, identities, seed, ("confused", "neutral"), scene=(640, 480), workers=2
-    )
+def make_scenes(out_dir: Path, identities: int, seed: int, tight: bool = False) -> pd.DataFrame:
+    """confused/neutral scenes at 640x480 (or, `tight`, the same people as the bundled kind of
+    close-up) and their metadata (file, face box)."""
+    scene = None if tight else (640, 480)
+    generate_dataset(out_dir, identities, seed, ("confused", "neutral"), scene=scene, workers=2)
     return read_metadata(out_dir)
 
 
@@ -121,10 +122,12 @@ def measure_training(args: argparse.Namespace) -> pd.DataFrame:
     variants |= {f"on, margin {m:g}": {"face_crop": "on", "face_margin": m} for m in args.margins}
     if args.level:
         variants["on, eyes levelled"] = {"face_crop": "on", "face_level": True}
+    if args.tight_only:
+        variants = {"tight crops, no scene": {"face_crop": "off"}}
     rows = []
     with tempfile.TemporaryDirectory() as temp:
         data_dir = Path(temp) / "scenes"
-        make_scenes(data_dir, args.identities, args.data_seed)
+        make_scenes(data_dir, args.identities, args.data_seed, tight=args.tight_only)
         for seed in args.seeds:
             for name, settings in variants.items():
                 cfg = Config(
@@ -164,6 +167,9 @@ def main() -> None:
     train.add_argument("--approach", default="both")
     train.add_argument("--margins", type=float, nargs="*", default=[])
     train.add_argument("--level", action="store_true")
+    train.add_argument(
+        "--tight_only", action="store_true", help="the same people as close-ups, uncropped"
+    )
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     table = measure_detectors(args.count, args.seed) if args.part == "detect" else None

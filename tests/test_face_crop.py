@@ -34,8 +34,7 @@ from emotion_tl.data.prepare import prepare_data
 from emotion_tl.data.scan import NO_FACE as NO_FACE_REASON
 from emotion_tl.data.scan import decode_images
 from emotion_tl.data.transforms import resize_size_for
-from emotion_tl.faces import generate_dataset, make_sample
-from emotion_tl.faces.scenes import render_scene
+from emotion_tl.faces import generate_dataset, make_sample, render_scene
 
 BUNDLED = Path(__file__).resolve().parents[1] / "Images"
 

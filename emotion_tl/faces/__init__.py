@@ -2,7 +2,8 @@
 
 Expressions are driven by facial-action parameters (actions), identities are random people
 (identity), the drawing happens large and is scaled down (render), and everything unrelated
-to the label is varied on purpose (scene). `generate_dataset` writes a whole folder.
+to the label is varied on purpose (scene). `render_scene` pastes a person small into a photo
+(scenes); `generate_dataset` writes a whole folder.
 """
 
 from emotion_tl.faces.actions import (
@@ -21,6 +22,7 @@ from emotion_tl.faces.dataset import (
     make_file_name,
     make_sample,
     render_sample,
+    render_scene,
 )
 from emotion_tl.faces.identity import Identity, make_identity
 from emotion_tl.faces.render import render_person
@@ -46,5 +48,6 @@ __all__ = [
     "measure_brow_asymmetry",
     "render_person",
     "render_sample",
+    "render_scene",
     "sample_intensity",
 ]

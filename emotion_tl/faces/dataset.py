@@ -27,7 +27,7 @@ from emotion_tl.faces.actions import (
 from emotion_tl.faces.identity import Identity, make_identity
 from emotion_tl.faces.render import render_person
 from emotion_tl.faces.scene import Nuisance, compose_picture, encode_jpeg, make_nuisance
-from emotion_tl.faces.scenes import render_scene
+from emotion_tl.faces.scenes import compose_scene, make_scene_rng
 
 DEFAULT_SIZE = 224
 
@@ -66,17 +66,29 @@ def make_sample(
     return FaceSample(expression, identity_index, identity, intensity, actions, make_nuisance(rng))
 
 
-def render_sample(sample: FaceSample, size: int = DEFAULT_SIZE) -> Image.Image:
-    """The finished picture for a sample, before JPEG compression."""
+def render_sample_person(sample: FaceSample) -> Image.Image:
+    """The sample's person (expression, head turn, lighting) as RGBA on a transparent canvas."""
     nuisance = sample.nuisance
-    person = render_person(
+    return render_person(
         sample.identity,
         sample.actions,
         yaw=nuisance.yaw,
         light_angle=nuisance.light_angle,
         light_strength=nuisance.light_strength,
     )
-    return compose_picture(person, nuisance, size)
+
+
+def render_sample(sample: FaceSample, size: int = DEFAULT_SIZE) -> Image.Image:
+    """The finished picture for a sample, before JPEG compression."""
+    return compose_picture(render_sample_person(sample), sample.nuisance, size)
+
+
+def render_scene(
+    sample: FaceSample, seed: int, size: tuple[int, int]
+) -> tuple[Image.Image, tuple[float, float, float, float]]:
+    """The sample's person pasted small into a photo of `size`; (picture, the face's box)."""
+    rng = make_scene_rng(seed, sample.identity_index, sample.expression)
+    return compose_scene(render_sample_person(sample), sample.identity.face_height, rng, size)
 
 
 def make_file_name(expression: str, identity_index: int) -> str:

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from emotion_tl.faces.actions import EXPRESSIONS
-from emotion_tl.faces.render import CANVAS_SIZE, FACE_CENTER, FACE_UNIT, render_person
+from emotion_tl.faces.render import CANVAS_SIZE, FACE_CENTER, FACE_UNIT
 from emotion_tl.faces.scene import BACKGROUND_PHOTOS, load_photo
 
 # Photographs of places and things (the moon and the deep field are left to the tight crops).
@@ -67,17 +67,3 @@ def compose_scene(
         centre_y + face_height * unit,
     )
     return background.convert("RGB"), tuple(round(v, 2) for v in box)  # type: ignore[return-value]
-
-
-def render_scene(sample, seed: int, size: tuple[int, int]):
-    """A FaceSample's person (expression, lighting, head turn) in a photo; (picture, face box)."""
-    nuisance = sample.nuisance
-    person = render_person(
-        sample.identity,
-        sample.actions,
-        yaw=nuisance.yaw,
-        light_angle=nuisance.light_angle,
-        light_strength=nuisance.light_strength,
-    )
-    rng = make_scene_rng(seed, sample.identity_index, sample.expression)
-    return compose_scene(person, sample.identity.face_height, rng, size)
