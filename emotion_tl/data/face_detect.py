@@ -7,7 +7,10 @@ wheel (face_model), so nothing downloads from a model hub at run time.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 
@@ -89,8 +92,24 @@ def load_interpreter(model_path: str):
                     "(or train with --face_crop off)"
                 ) from None
     interpreter = Interpreter(model_path=model_path, num_threads=1)
-    interpreter.allocate_tensors()
+    with native_stderr_silenced():
+        interpreter.allocate_tensors()  # where LiteRT sets up XNNPACK and says so on stderr
     return interpreter
+
+
+@contextmanager
+def native_stderr_silenced():
+    """Send what C++ code writes to stderr (file descriptor 2) nowhere for a moment: LiteRT's
+    "INFO: Created TensorFlow Lite XNNPACK delegate" would otherwise land in every notebook."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class BlazeFace:
