@@ -23,7 +23,6 @@ from emotion_tl.data.face_crop import (
     NO_FACE,
     FaceCropSettings,
     FaceFinder,
-    Framing,
     apply_framing,
     plan_framing,
 )
@@ -261,12 +260,6 @@ def test_checkpoints_without_face_settings_mean_whole_images():
     assert FaceCropSettings.from_config({}).mode == "off"
     settings = FaceCropSettings.from_config(Config(face_crop="require", face_margin=0.2).to_dict())
     assert (settings.mode, settings.margin) == ("require", 0.2)
-
-
-def test_framing_survives_a_round_trip_through_faces_csv():
-    framing = Framing(2, CROPPED, (1.0, 2.0, 3.0, 4.0), (2.0, 3.0, 4.8, -3.5))
-    assert face_crop.framing_from_row(framing.row("a.jpg")) == framing
-    assert face_crop.framing_from_row(Framing(0, NO_FACE).row("b.jpg")) == Framing(0, NO_FACE)
 
 
 def test_training_on_scenes_learns_more_from_the_face_than_from_the_whole_frame(tmp_path):

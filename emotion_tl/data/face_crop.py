@@ -166,15 +166,3 @@ def make_faces_table(files: list[str], framings: list[Framing]) -> pd.DataFrame:
     """One row per image: faces found, outcome, the chosen face's box and the crop (faces.csv)."""
     rows = [framing.row(file) for file, framing in zip(files, framings, strict=True)]
     return pd.DataFrame(rows, columns=FACES_COLUMNS)
-
-
-def framing_from_row(row: dict) -> Framing:
-    """A faces.csv row back as a Framing (for figures that show what the model saw)."""
-
-    def numbers(names: list[str]) -> tuple | None:
-        values = [row.get(n) for n in names]
-        return None if any(v is None or pd.isna(v) for v in values) else tuple(map(float, values))
-
-    face = numbers(["face_x0", "face_y0", "face_x1", "face_y1"])
-    crop = numbers(["crop_x", "crop_y", "crop_side", "crop_angle"])
-    return Framing(int(row["faces"]), str(row["outcome"]), face, crop)
