@@ -141,6 +141,12 @@ def check_config(cfg: Config) -> None:
         problems.append(f"categories={list(cfg.categories)}: give at least two categories")
     if len(set(cfg.categories)) != len(cfg.categories):
         problems.append(f"categories={list(cfg.categories)}: each category may appear only once")
+    reserved = [c for c in cfg.categories if c[:1] in ("_", ".")]
+    if reserved:
+        problems.append(
+            f"categories {reserved}: folders whose names start with '_' or '.' are never "
+            "categories (_set_aside holds images put aside); rename the folder"
+        )
     if cfg.learning_rate <= 0:
         problems.append(f"learning_rate={cfg.learning_rate}: must be positive")
     if not (0 < cfg.val_fraction < 1 and 0 < cfg.test_fraction < 1):

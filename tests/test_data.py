@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from emotion_tl.data.files import DataError, load_image
+from emotion_tl.data.files import DataError, list_categories, load_image
 from emotion_tl.data.loaders import ImageDataset, make_loaders
 from emotion_tl.data.prepare import prepare_data
 from emotion_tl.data.split import SPLIT_FILE, save_split
@@ -104,6 +104,14 @@ def test_data_dir_that_is_a_file(tiny_config, tmp_path):
 def test_missing_category_lists_the_available_ones(tiny_config):
     with pytest.raises(DataError, match=r"\['happy'\].*circle, square, triangle"):
         prepare_data(dataclasses.replace(tiny_config, categories=("circle", "happy")))
+
+
+def test_underscore_folders_are_never_categories(tiny_config, image_dir):
+    (image_dir / "_set_aside" / "circle").mkdir(parents=True)
+    (image_dir / ".hidden").mkdir()
+    assert list_categories(image_dir) == ["circle", "square", "triangle"]
+    with pytest.raises(ValueError, match=r"\['_set_aside'\].*never categories"):
+        dataclasses.replace(tiny_config, categories=("circle", "_set_aside"))
 
 
 def test_too_few_images_to_split(tiny_config, image_dir):

@@ -56,11 +56,12 @@ class Skipped:
 
 
 def list_categories(data_dir: str | Path) -> list[str]:
-    """The category folders of `data_dir`, sorted (empty when it does not exist)."""
+    """The category folders of `data_dir`, sorted (empty when it does not exist). Hidden
+    folders and those whose names start with `_` (such as `_set_aside`) are never categories."""
     root = Path(data_dir)
     if not root.is_dir():
         return []
-    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and p.name[:1] not in (".", "_"))
 
 
 def check_data_dir(data_dir: Path, categories: tuple[str, ...]) -> None:
