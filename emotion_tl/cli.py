@@ -90,6 +90,16 @@ def run_weights(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_audit(args: argparse.Namespace) -> int:
+    """`audit`: look for near-copies, likely wrong labels and poor pictures; change nothing."""
+    from emotion_tl.audit import run_audit as audit
+
+    paths = audit(config_from_args(args))
+    print(paths["md"].read_text())
+    print("Wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 def run_demo_faces(args: argparse.Namespace) -> int:
     """`demo-faces`: render the synthetic demo set."""
     from emotion_tl.faces.cli import run
@@ -159,6 +169,12 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
         "predict the class of image files or folders with a checkpoint, or an ensemble of several",
         add_predict_arguments,
         run_predict,
+    ),
+    "audit": (
+        "look for near-copies, likely wrong labels and poor pictures in data_dir (nothing is "
+        "changed); write audit.csv/.md/.png to checkpoint_dir",
+        add_train_arguments,
+        run_audit,
     ),
     "weights": (
         "fetch (or convert) the ImageNet ResNet50 weights once and say where they came from",
