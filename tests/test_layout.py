@@ -20,7 +20,8 @@ NEVER = {
     "training": {"audit"},
     "faces": {"model", "evaluation", "figures", "training", "audit"},  # the demo-face generator
 }
-TOP = {"cli", "notebook", "__main__", "weights", "demo_faces"}  # entry points: nothing imports them
+# entry points: nothing imports them
+TOP = {"cli", "notebook", "cleaner", "__main__", "weights", "demo_faces"}
 
 
 def module_name(path: Path) -> str:
