@@ -99,6 +99,10 @@ def test_explore_notebook_counts_and_shows_the_data(smoke):
     assert "12 with no face found (kept whole)" in faces["text"]
     # class balance, samples, face crops, intensity histogram, augmentation
     assert count_figures(notebook) == 5
+    (problems,) = code_outputs(notebook, "audit_data(cfg, data)")
+    assert "problem" in problems["data"]["text/plain"]
+    (cleaner,) = code_outputs(notebook, "make_cleaner(")
+    assert WIDGET_VIEW in cleaner["data"]
 
 
 @pytest.mark.parametrize(
