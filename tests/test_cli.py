@@ -136,9 +136,9 @@ def test_help_lists_every_command_and_train_is_the_default(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for command in ("train", "compare", "predict", "weights", "demo-faces"):
+    for command in ("train", "compare", "predict", "audit", "weights", "demo-faces"):
         assert command in text
-    assert set(COMMANDS) == {"train", "compare", "predict", "weights", "demo-faces"}
+    assert set(COMMANDS) == {"train", "compare", "predict", "audit", "weights", "demo-faces"}
     # With no command, the options are training's: the seed's plain form keeps working.
     with pytest.raises(SystemExit) as exit_info:
         main(["--epochs", "x"])
