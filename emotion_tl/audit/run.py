@@ -16,6 +16,7 @@ from emotion_tl.audit.duplicates import find_near_duplicates, perceptual_hashes
 from emotion_tl.audit.labels import out_of_fold_probabilities, rank_label_issues
 from emotion_tl.audit.quality import find_quality_problems
 from emotion_tl.config import Config
+from emotion_tl.data.face_crop import Framing
 from emotion_tl.data.metadata import read_identities
 from emotion_tl.data.prepare import PreparedData, prepare_data
 from emotion_tl.device import resolve_device, resolve_precision
@@ -100,7 +101,8 @@ def quality_rows(data: PreparedData, cfg: Config) -> list[dict]:
     for file in data.table["file"]:
         with Image.open(Path(cfg.data_dir) / file) as image:
             sizes.append(image.size)
-    problems = find_quality_problems(data.images, sizes, data.framings or [None] * len(sizes))
+    framings = data.framings or [Framing()] * len(sizes)  # PreparedData made by hand: none
+    problems = find_quality_problems(data.images, sizes, framings)
     return [
         row(data, index, problem, score, "look: set aside if the expression cannot be read")
         for index, found in enumerate(problems)
