@@ -10,22 +10,11 @@ changes the hash by up to 24 bits). docs/audit.md has the measurements behind th
 
 from __future__ import annotations
 
-import imagehash
 import numpy as np
 import pandas as pd
-import torch
-from torchvision.transforms.v2 import functional as TF
 
 # (largest hash distance in bits of 64, smallest feature cosine): a pair meeting either is a copy.
 RULES = ((8, 0.86), (24, 0.93))
-
-
-def perceptual_hashes(images: list[torch.Tensor]) -> np.ndarray:
-    """pHash of each uint8 (3, H, W) image as one uint64."""
-    return np.array(
-        [int(str(imagehash.phash(TF.to_pil_image(image))), 16) for image in images],
-        dtype=np.uint64,
-    )
 
 
 def hash_distances(hashes: np.ndarray) -> np.ndarray:

@@ -12,12 +12,13 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from emotion_tl.audit.duplicates import find_near_duplicates, perceptual_hashes
+from emotion_tl.audit.duplicates import find_near_duplicates
 from emotion_tl.audit.labels import out_of_fold_probabilities, rank_label_issues
 from emotion_tl.audit.quality import find_quality_problems
 from emotion_tl.config import Config
 from emotion_tl.data.face_crop import Framing
 from emotion_tl.data.metadata import read_identities
+from emotion_tl.data.near_copies import perceptual_hashes
 from emotion_tl.data.prepare import PreparedData, prepare_data
 from emotion_tl.device import resolve_device, resolve_precision
 from emotion_tl.model.resnet import build_model

@@ -44,6 +44,11 @@ def make_data_report(data: PreparedData, balance: str, examples: int = 3) -> str
     for title, groups in (
         ("identical images in two categories, left out", data.duplicates.across),
         ("sets of identical images within a category, kept in one split", data.duplicates.within),
+        (
+            "sets of near-identical images (resized or re-encoded) within a category, kept in "
+            "one split",
+            data.duplicates.near,
+        ),
     ):
         if groups:
             shown = "; ".join(" = ".join(names) for names in groups[:examples])

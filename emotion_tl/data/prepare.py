@@ -19,6 +19,7 @@ from emotion_tl.data.face_cache import FACE_CACHE_FILE, FaceCache
 from emotion_tl.data.face_crop import FaceCropSettings, FaceFinder, Framing, make_faces_table
 from emotion_tl.data.files import DataError, Skipped, check_data_dir, list_image_files
 from emotion_tl.data.metadata import read_identities
+from emotion_tl.data.near_copies import group_near_copies
 from emotion_tl.data.scan import (
     CROSS_CATEGORY,
     SCAN_CACHE_FILE,
@@ -138,7 +139,8 @@ def prepare_data(cfg: Config) -> PreparedData:
             "The same image is filed under two categories (left out): %s", " = ".join(names)
         )
     check_enough_images(files, labels, duplicates, cfg)
-    split = make_split(files, labels, identities, cfg, duplicates.within)
+    duplicates.near = group_near_copies(files, labels, images, duplicates.within)
+    split = make_split(files, labels, identities, cfg, duplicates.within + duplicates.near)
     table = pd.DataFrame({"file": files, "label": labels, "split": split})
     return PreparedData(list(cfg.categories), table, images, skipped, duplicates, framings)
 

@@ -196,6 +196,7 @@ class Duplicates:
 
     across: list[list[str]] = field(default_factory=list)
     within: list[list[str]] = field(default_factory=list)
+    near: list[list[str]] = field(default_factory=list)  # resized or re-encoded, one category
 
 
 def find_duplicates(files: list[str], labels: list[str], hashes: list[str]) -> Duplicates:
