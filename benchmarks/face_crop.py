@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from torchvision import ops
 
 from emotion_tl.config import Config
 from emotion_tl.data.face_detect import load_detector
@@ -34,12 +35,10 @@ BOX = ["face_x0", "face_y0", "face_x1", "face_y1"]
 
 
 def box_iou(a, b) -> float:
-    """Intersection over union of two (x0, y0, x1, y1) boxes."""
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = width * height
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
+    """Intersection over union of two (x0, y0, x1, y1) boxes (torchvision's box_iou)."""
+    return float(
+        ops.box_iou(torch.tensor([a], dtype=torch.float64), torch.tensor([b], dtype=torch.float64))
+    )
 
 
 def make_scenes(out_dir: Path, identities: int, seed: int, tight: bool = False) -> pd.DataFrame:

@@ -13,6 +13,7 @@ import pytest
 import skimage.data
 import torch
 from PIL import Image
+from torchvision import ops
 
 from emotion_tl.config import Config
 from emotion_tl.data import face_crop
@@ -39,10 +40,10 @@ BUNDLED = Path(__file__).resolve().parents[1] / "Images"
 
 
 def box_iou(a, b) -> float:
-    width = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    height = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = width * height
-    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+    """Intersection over union of two (x0, y0, x1, y1) boxes (torchvision's box_iou)."""
+    return float(
+        ops.box_iou(torch.tensor([a], dtype=torch.float64), torch.tensor([b], dtype=torch.float64))
+    )
 
 
 def make_scene(index: int, seed: int = 5, size=(640, 480)):
