@@ -6,16 +6,15 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from emotion_tl.audit.duplicates import find_near_duplicates
 from emotion_tl.audit.labels import out_of_fold_probabilities, rank_label_issues
 from emotion_tl.audit.quality import find_quality_problems
 from emotion_tl.config import Config
+from emotion_tl.data.describe import describe_image_files
 from emotion_tl.data.face_crop import Framing
 from emotion_tl.data.metadata import read_identities
 from emotion_tl.data.near_copies import perceptual_hashes
@@ -98,10 +97,8 @@ def duplicate_rows(data: PreparedData, pairs: pd.DataFrame) -> list[dict]:
 
 
 def quality_rows(data: PreparedData, cfg: Config) -> list[dict]:
-    sizes = []
-    for file in data.table["file"]:
-        with Image.open(Path(cfg.data_dir) / file) as image:
-            sizes.append(image.size)
+    described = describe_image_files(cfg.data_dir, data.table["file"])  # headers only
+    sizes = list(zip(described["width"], described["height"], strict=True))
     framings = data.framings or [Framing()] * len(sizes)  # PreparedData made by hand: none
     problems = find_quality_problems(data.images, sizes, framings)
     return [
@@ -121,7 +118,8 @@ def audit_data(cfg: Config, data: PreparedData | None = None) -> tuple[PreparedD
     if identities:
         groups = np.array([identities.get(f, f) for f in data.table["file"]])
     probabilities = out_of_fold_probabilities(features, data.labels(), groups, cfg.seed)
-    pairs = find_near_duplicates(perceptual_hashes(data.images), features)
+    hashes = data.phashes if data.phashes is not None else perceptual_hashes(data.images)
+    pairs = find_near_duplicates(hashes, features)
     rows = label_rows(data, probabilities) + duplicate_rows(data, pairs) + quality_rows(data, cfg)
     table = pd.DataFrame(rows, columns=COLUMNS)
     seconds = time.perf_counter() - start

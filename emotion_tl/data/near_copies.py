@@ -63,10 +63,14 @@ def look_alike(first: torch.Tensor, second: torch.Tensor) -> bool:
 
 
 def group_near_copies(
-    files: list[str], labels: list[str], images: list[torch.Tensor], exact: list[list[str]]
+    files: list[str],
+    labels: list[str],
+    images: list[torch.Tensor],
+    hashes: np.ndarray,
+    exact: list[list[str]],
 ) -> list[list[str]]:
-    """Sets of near-identical images within one category, byte-identical sets left out (they
-    are reported as such)."""
+    """Sets of near-identical images (by `hashes`, their perceptual hashes) within one category,
+    byte-identical sets left out (they are reported as such)."""
     same_bytes = {name: index for index, names in enumerate(exact) for name in names}
     parent = list(range(len(files)))
 
@@ -75,7 +79,7 @@ def group_near_copies(
             i = parent[i]
         return i
 
-    for i, j in near_identical_pairs(perceptual_hashes(images)):
+    for i, j in near_identical_pairs(hashes):
         identical = same_bytes.get(files[i], -1) == same_bytes.get(files[j], -2)
         if labels[i] == labels[j] and not identical and look_alike(images[i], images[j]):
             parent[max(find(i), find(j))] = min(find(i), find(j))

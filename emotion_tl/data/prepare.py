@@ -19,7 +19,7 @@ from emotion_tl.data.face_cache import FACE_CACHE_FILE, FaceCache
 from emotion_tl.data.face_crop import FaceCropSettings, FaceFinder, Framing, make_faces_table
 from emotion_tl.data.files import DataError, Skipped, check_data_dir, list_image_files
 from emotion_tl.data.metadata import read_identities
-from emotion_tl.data.near_copies import group_near_copies
+from emotion_tl.data.near_copies import group_near_copies, perceptual_hashes
 from emotion_tl.data.scan import (
     CROSS_CATEGORY,
     SCAN_CACHE_FILE,
@@ -44,6 +44,7 @@ class PreparedData:
     skipped: Skipped
     duplicates: Duplicates = dataclasses.field(default_factory=Duplicates)
     framings: list[Framing] = dataclasses.field(default_factory=list)  # row-aligned, as images
+    phashes: np.ndarray | None = None  # each image's 64-bit perceptual hash, row-aligned
 
     def indices(self, split: str) -> np.ndarray:
         """Row numbers of one split, in table order (the order every loader keeps)."""
@@ -139,10 +140,11 @@ def prepare_data(cfg: Config) -> PreparedData:
             "The same image is filed under two categories (left out): %s", " = ".join(names)
         )
     check_enough_images(files, labels, duplicates, cfg)
-    duplicates.near = group_near_copies(files, labels, images, duplicates.within)
+    phashes = perceptual_hashes(images)
+    duplicates.near = group_near_copies(files, labels, images, phashes, duplicates.within)
     split = make_split(files, labels, identities, cfg, duplicates.within + duplicates.near)
     table = pd.DataFrame({"file": files, "label": labels, "split": split})
-    return PreparedData(list(cfg.categories), table, images, skipped, duplicates, framings)
+    return PreparedData(list(cfg.categories), table, images, skipped, duplicates, framings, phashes)
 
 
 def make_face_finder(cfg: Config) -> FaceFinder | None:
