@@ -4,6 +4,7 @@ and count the flipped images among the top 2x(number flipped) label suspects.
 
     python benchmarks/audit.py --data_dir Images --flip confused:neutral --share 0.1
     python benchmarks/audit.py --categories confused neutral
+    python benchmarks/audit.py --face_crop on --seed 1
 
 Each audit runs twice: the first computes the frozen features, the second reads them from the cache.
 """
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument(
         "--categories", nargs="+", default=None, help="categories to audit (default: all)"
     )
+    parser.add_argument("--face_crop", default="auto", help="as the audit command's --face_crop")
     args = parser.parse_args()
     source, target = args.flip.split(":")
     with tempfile.TemporaryDirectory() as temp:
@@ -49,6 +51,7 @@ def main() -> None:
             data_dir=str(data_dir),
             categories=tuple(args.categories or list_categories(data_dir)),
             checkpoint_dir=str(Path(temp) / "out"),
+            face_crop=args.face_crop,
         )
         for attempt in ("first (features computed)", "second (features cached)"):
             start = time.perf_counter()

@@ -7,15 +7,22 @@ import io
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+import torch
 from conftest import make_image_folder
 from PIL import Image, ImageFilter
 
+from emotion_tl.audit import features
 from emotion_tl.audit.run import audit_data
 from emotion_tl.cli import main
 from emotion_tl.config import Config
+from emotion_tl.data.prepare import prepare_data
 from emotion_tl.faces import generate_dataset
+from emotion_tl.model.resnet import build_model
+
+cpu = torch.device("cpu")
 
 
 def plant_problems(root: Path) -> dict[str, str]:
@@ -107,3 +114,46 @@ def test_the_audit_command_writes_its_files_and_changes_nothing(audited, capsys)
     report = (out / "audit.md").read_text()
     assert f"{len(data.table)} images audited" in report and "## label" in report
     assert "audit.md" in capsys.readouterr().out
+
+
+def test_label_check_features_mirror_with_the_picture_and_are_cached(tmp_path, monkeypatch):
+    """The grid features of a picture's mirror image are the picture's grid mirrored (each view is
+    averaged with its mirror's, so neither side is favoured), and a second audit reads them from
+    the cache, computing only a changed file."""
+    root = make_image_folder(tmp_path / "shapes", {"circle": 4, "square": 4})
+    picture = Image.open(root / "circle" / "circle_000.png").convert("RGB")
+    mirror = picture.transpose(Image.FLIP_LEFT_RIGHT)
+    mirror.save(root / "circle" / "mirror.png")
+    # The circle is off-centre: its mirror image is another picture, pixel for pixel.
+    assert np.abs(np.asarray(picture, float) - np.asarray(mirror, float)).mean() > 5
+    # 112 px: resized to 128, so the centre crop takes 8 px from each side, as a mirror would.
+    cfg = Config(data_dir=str(root), categories=("circle", "square"), image_size=112,
+                 checkpoint_dir=str(tmp_path / "out"), device="cpu", precision="fp32")  # fmt: skip
+    data = prepare_data(cfg)
+    model = build_model(2)
+    computed = []
+    real = features.grid_features
+
+    def counting(model, images, **kwargs):
+        computed.append(len(images))
+        return real(model, images, **kwargs)
+
+    monkeypatch.setattr(features, "grid_features", counting)
+    first = features.label_check_features(model, data, cfg, device=cpu, precision="fp32")
+    assert first.shape == (len(data.table), 1024 * features.GRID**2) and computed == [9]
+    rows = {file: i for i, file in enumerate(data.table["file"])}
+    original, mirrored = first[rows["circle/circle_000.png"]], first[rows["circle/mirror.png"]]
+    grid = (1024, features.GRID, features.GRID)
+    assert abs(original - mirrored).max() > 0.1 * abs(original).max()
+    flipped_back = mirrored.reshape(grid)[..., ::-1].reshape(-1)
+    assert abs(original - flipped_back).max() < 1e-2 * abs(original).max()
+    assert abs(original - first[rows["circle/circle_001.png"]]).max() > 0.1 * abs(original).max()
+
+    Image.open(root / "square" / "square_000.png").rotate(90).save(root / "square/square_000.png")
+    again = features.label_check_features(model, prepare_data(cfg), cfg, device=cpu,
+                                          precision="fp32")  # fmt: skip
+    assert computed == [9, 1]
+    changed = rows["square/square_000.png"]
+    assert (again[:changed] == first[:changed]).all() and (
+        again[changed + 1 :] == first[changed + 1 :]
+    ).all()

@@ -1,7 +1,7 @@
 """Know your data before training: near-copies, likely wrong labels and poor pictures.
 
 `run_audit(cfg)` (the `audit` command) writes audit.csv, audit.md and audit.png to
-cfg.checkpoint_dir. It reads the frozen ResNet50 features the frozen approach caches.
+cfg.checkpoint_dir. It reads frozen ResNet50 features, cached under checkpoint_dir/feature_cache/.
 """
 
 from pathlib import Path

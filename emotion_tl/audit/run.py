@@ -9,8 +9,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
+from torch import nn
 
 from emotion_tl.audit.duplicates import find_near_duplicates
+from emotion_tl.audit.features import label_check_features
 from emotion_tl.audit.labels import out_of_fold_probabilities, rank_label_issues
 from emotion_tl.audit.quality import find_quality_problems
 from emotion_tl.config import Config
@@ -39,16 +42,19 @@ class Audit:
     seconds: float
 
 
-def read_audit_features(data: PreparedData, cfg: Config) -> np.ndarray:
+def audit_model(data: PreparedData, cfg: Config) -> nn.Module:
+    """The frozen ResNet50 both feature readers use (its new head is never used)."""
+    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)
+    return build_model(len(data.class_names), pretrained.weights)
+
+
+def read_audit_features(
+    model: nn.Module, data: PreparedData, cfg: Config, device: torch.device, precision: str
+) -> np.ndarray:
     """Frozen ResNet50 features (N, 2048) of every image's evaluation view, in table order
     (the frozen approach's cache: computed once, then read)."""
-    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)
-    model = build_model(len(data.class_names), pretrained.weights)
-    device = resolve_device(cfg.device)
     one_view = dataclasses.replace(cfg, feature_views=1)
-    splits = load_features(
-        model, data, one_view, device=device, precision=resolve_precision(cfg.precision, device)
-    )
+    splits = load_features(model, data, one_view, device=device, precision=precision)
     features = np.zeros((len(data.table), splits["train"].shape[-1]), dtype=np.float32)
     for split, values in splits.items():
         features[data.indices(split)] = values[0].numpy()
@@ -112,12 +118,15 @@ def audit_data(cfg: Config, data: PreparedData | None = None) -> tuple[PreparedD
     """Prepare (or take) the data and find its problems; nothing is changed on disk."""
     data = data or prepare_data(cfg)
     start = time.perf_counter()
-    features = read_audit_features(data, cfg)
+    model, device = audit_model(data, cfg), resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    features = read_audit_features(model, data, cfg, device, precision)
+    label_features = label_check_features(model, data, cfg, device=device, precision=precision)
     identities = read_identities(cfg.data_dir)
     groups = None
     if identities:
         groups = np.array([identities.get(f, f) for f in data.table["file"]])
-    probabilities = out_of_fold_probabilities(features, data.labels(), groups, cfg.seed)
+    probabilities = out_of_fold_probabilities(label_features, data.labels(), groups, cfg.seed)
     hashes = data.phashes if data.phashes is not None else perceptual_hashes(data.images)
     pairs = find_near_duplicates(hashes, features)
     rows = label_rows(data, probabilities) + duplicate_rows(data, pairs) + quality_rows(data, cfg)

@@ -15,6 +15,7 @@ import json
 import logging
 import pickle
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -91,6 +92,31 @@ def load_cache(path: Path, settings: dict) -> dict[str, torch.Tensor]:
     if not isinstance(stored, dict) or stored.get("settings") != settings:
         return {}
     return dict(stored.get("entries", {}))
+
+
+def cache_path(cfg: Config, settings: dict, prefix: str = "") -> Path:
+    """The cache file for `settings`: named by their hash, under checkpoint_dir/feature_cache/."""
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
+    return Path(cfg.checkpoint_dir) / CACHE_DIR / f"{prefix}{key}.pt"
+
+
+def cached_entries(
+    path: Path,
+    settings: dict,
+    names: list[str],
+    compute: Callable[[list[str]], dict[str, torch.Tensor]],
+) -> tuple[dict[str, torch.Tensor], int]:
+    """The entries `names` of the cache file at `path`: read, computing (and then saving) only the
+    missing ones; also how many were computed."""
+    entries = load_cache(path, settings)
+    missing = [name for name in names if name not in entries]
+    if missing:
+        entries.update(compute(missing))
+        # Clone each row: a view into one big tensor would make torch.save store it whole.
+        save_torch_atomic(
+            {"settings": settings, "entries": {k: v.clone() for k, v in entries.items()}}, path
+        )
+    return entries, len(missing)
 
 
 @torch.no_grad()
@@ -193,25 +219,22 @@ def load_features(
     """
     model.to(device, memory_format=torch.channels_last)
     settings = make_cache_settings(model, cfg, device, precision)
-    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
-    path = Path(cfg.checkpoint_dir) / CACHE_DIR / f"{key}.pt"
-    entries = load_cache(path, settings)
     wanted, sources = plan_entries(data, cfg)
-    missing = [k for k in sources if k not in entries]
     start = time.perf_counter()
-    entries.update(
-        compute_missing(model, data, cfg, missing, sources, device=device, precision=precision)
+    path = cache_path(cfg, settings)
+    entries, computed = cached_entries(
+        path,
+        settings,
+        list(sources),
+        lambda missing: compute_missing(
+            model, data, cfg, missing, sources, device=device, precision=precision
+        ),
     )
-    if missing:
-        # Clone each row: a view into one big tensor would make torch.save store it whole.
-        save_torch_atomic(
-            {"settings": settings, "entries": {k: v.clone() for k, v in entries.items()}}, path
-        )
     logger.info(
         "Frozen backbone features: %d reused from %s, %d computed in %.1f s",
-        len(sources) - len(missing),
+        len(sources) - computed,
         path,
-        len(missing),
+        computed,
         time.perf_counter() - start,
     )
     return {

@@ -1,0 +1,99 @@
+"""What the label check reads: the frozen ResNet50's layer3 maps, pooled to a 4x4 grid.
+
+The 2048 pooled numbers the frozen approach learns from average away *where* things are in
+the picture, and an expression is a matter of where: a raised inner brow, a lowered lip corner.
+Pooling the earlier, finer layer3 maps (1024 channels, 14x14 at 224 px) to a 4x4 grid keeps
+that. Each picture's maps are averaged with those of its mirror image (mirrored back), a
+two-view average that favours neither side.
+On the bundled faces this doubled the flipped labels found (docs/audit.md). The features are
+cached under checkpoint_dir/feature_cache/ like the frozen approach's, keyed the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models.feature_extraction import create_feature_extractor
+
+from emotion_tl.config import Config
+from emotion_tl.data.prepare import PreparedData
+from emotion_tl.data.transforms import build_transforms, one_thread
+from emotion_tl.device import autocast, to_device
+from emotion_tl.training.feature_cache import (
+    cache_path,
+    cached_entries,
+    identify_file,
+    make_cache_settings,
+)
+
+logger = logging.getLogger("emotion_tl")
+
+LAYER = "layer3"
+GRID = 4
+
+
+@torch.no_grad()
+def grid_features(
+    model: nn.Module,
+    images: list[torch.Tensor],
+    *,
+    image_size: int,
+    batch_size: int,
+    device: torch.device,
+    precision: str,
+) -> torch.Tensor:
+    """(N, channels x GRID x GRID) float16: each image's `LAYER` map averaged with its mirror's
+    (mirrored back) and pooled to a GRID x GRID grid, on the evaluation view."""
+    extractor = create_feature_extractor(model, {LAYER: "map"}).eval()
+    transform = build_transforms(image_size, train=False)
+    features = []
+    for start in range(0, len(images), batch_size):
+        with one_thread():
+            batch = torch.stack([transform(image) for image in images[start : start + batch_size]])
+        batch = to_device(batch, device)
+        with autocast(device, precision):
+            maps = extractor(batch)["map"].float()
+            mirrored = extractor(batch.flip(-1))["map"].float().flip(-1)
+        pooled = F.adaptive_avg_pool2d((maps + mirrored) / 2, GRID)
+        features.append(pooled.flatten(1).half().cpu())
+    return torch.cat(features)
+
+
+def label_check_features(
+    model: nn.Module, data: PreparedData, cfg: Config, *, device: torch.device, precision: str
+) -> np.ndarray:
+    """`grid_features` of every image in table order, computed once per file, then read."""
+    model.to(device, memory_format=torch.channels_last)
+    settings = make_cache_settings(model, cfg, device, precision)
+    settings |= {"audit_features": f"{LAYER} pooled {GRID}x{GRID}, mirrored"}
+    names = [identify_file(Path(cfg.data_dir) / file) for file in data.table["file"]]
+    rows = dict(zip(names, range(len(names)), strict=True))
+    start = time.perf_counter()
+
+    def compute(missing: list[str]) -> dict[str, torch.Tensor]:
+        features = grid_features(
+            model,
+            [data.images[rows[name]] for name in missing],
+            image_size=cfg.image_size,
+            batch_size=cfg.batch_size,
+            device=device,
+            precision=precision,
+        )
+        return dict(zip(missing, features.unbind(), strict=True))
+
+    path = cache_path(cfg, settings, prefix="audit-")
+    entries, computed = cached_entries(path, settings, names, compute)
+    logger.info(
+        "Label-check features: %d reused from %s, %d computed in %.1f s",
+        len(names) - computed,
+        path,
+        computed,
+        time.perf_counter() - start,
+    )
+    return torch.stack([entries[name] for name in names]).float().numpy()
