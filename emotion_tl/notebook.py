@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from emotion_tl.config import OUTPUT_PREFIX, Config, config_from_dict
-from emotion_tl.data.files import list_categories
+from emotion_tl.config import Config, config_from_dict
+from emotion_tl.training_panel import Train, TrainingPanel, train_live
 
 # Types a papermill parameter can have (papermill writes plain Python literals).
 LITERAL_TYPES = (type(None), bool, int, float, str, list, tuple, dict)
-WIDGET_RUNS = "widget_runs"  # sub-folder of checkpoint_dir for runs started from the widgets
 # Set in the notebook's namespace by the first successful config_from_parameters call.
 NAMES_AT_FIRST_CONFIG = "_emotion_tl_names_at_first_config"
 
@@ -84,71 +81,13 @@ def config_from_parameters(namespace: dict[str, Any], **fixed: Any) -> Config:
     return cfg
 
 
-def train_and_show(cfg: Config, approach: str) -> Any:
-    """Train one approach as the notebooks do and display its curves and confusion matrix."""
-    import pandas as pd
-    from IPython.display import display
+def make_training_widgets(cfg: Config, approach: str, train: Train = train_live) -> TrainingPanel:
+    """The training widget for `approach` (emotion_tl.training_panel): sliders and lists for
+    epochs, categories, images per category, batch size and learning rate; Train, Stop and
+    Resume; curves redrawn after every epoch; a table of the runs so far.
 
-    from emotion_tl.figures.evaluation import plot_confusion_matrix
-    from emotion_tl.figures.training import plot_history
-    from emotion_tl.training.approach import train_approach
-    from emotion_tl.training.run import prepare_run
-
-    data, pretrained = prepare_run(cfg)
-    result = train_approach(cfg, approach, data, pretrained, Path(cfg.checkpoint_dir))
-    display(plot_history(result.history, OUTPUT_PREFIX[approach]))
-    table = pd.read_csv(result.outputs["confusion_csv"], index_col=0)
-    display(plot_confusion_matrix(table, f"test accuracy {result.test_acc:.3f}"))
-    return result
-
-
-def make_training_widgets(
-    cfg: Config, approach: str, train: Callable[[Config, str], Any] = train_and_show
-) -> Any:
-    """Sliders and lists for epochs, categories, batch size and learning rate, plus a Train button.
-
-    Nothing trains until the button is clicked, so the cell displays but does nothing when the
-    notebook runs headless (papermill, nbval). A click trains `approach` with the chosen values
-    into `checkpoint_dir/widget_runs/`, leaving the notebook's own outputs alone.
+    Nothing trains until Train is clicked, so the cell displays but does nothing when the
+    notebook runs headless (papermill, nbval). A click trains into its own folder under
+    `checkpoint_dir/widget_runs/`, leaving the notebook's own outputs alone.
     """
-    import ipywidgets as widgets
-
-    categories = list_categories(cfg.data_dir) or list(cfg.categories)
-    epochs = widgets.IntSlider(
-        value=cfg.epochs, min=1, max=max(50, cfg.epochs), description="epochs"
-    )
-    chosen = widgets.SelectMultiple(
-        options=categories,
-        value=[c for c in cfg.categories if c in categories],
-        rows=min(len(categories), 8),
-        description="categories",
-    )
-    batch_size = widgets.Dropdown(
-        options=sorted({8, 16, 32, 64, cfg.batch_size}), value=cfg.batch_size, description="batch"
-    )
-    learning_rate = widgets.FloatLogSlider(
-        value=cfg.learning_rate, base=10, min=-5, max=-1, step=0.25, description="learning rate"
-    )
-    button = widgets.Button(description=f"Train {OUTPUT_PREFIX[approach]}", button_style="primary")
-    output = widgets.Output()
-
-    def on_click(_button: Any) -> None:
-        output.clear_output()
-        with output:
-            try:
-                chosen_cfg = dataclasses.replace(
-                    cfg,
-                    epochs=epochs.value,
-                    categories=tuple(chosen.value),
-                    batch_size=batch_size.value,
-                    learning_rate=learning_rate.value,
-                    checkpoint_dir=str(Path(cfg.checkpoint_dir) / WIDGET_RUNS),
-                )
-            except ValueError as error:  # for example fewer than two categories chosen
-                print(error)
-                return
-            train(chosen_cfg, approach)
-
-    button.on_click(on_click)
-    hint = widgets.HTML("Ctrl/Shift-click to choose several categories.")
-    return widgets.VBox([epochs, chosen, hint, batch_size, learning_rate, button, output])
+    return TrainingPanel(cfg, approach, train)

@@ -6,19 +6,17 @@ import dataclasses
 import math
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from emotion_tl.config import Config
 from emotion_tl.notebook import (
-    WIDGET_RUNS,
     ParameterError,
     collect_parameters,
     config_from_parameters,
     make_training_widgets,
-    train_and_show,
 )
+from emotion_tl.training.outputs import make_output_paths
+from emotion_tl.training_panel import WIDGET_RUNS, run_name, train_live
 
 
 def test_parameters_become_a_config_and_objects_are_ignored():
@@ -65,47 +63,103 @@ def test_categories_as_one_string_is_refused():
         config_from_parameters({"categories": "['angry', 'sad']"})
 
 
-def make_widgets(cfg: Config, calls: list):
-    box = make_training_widgets(cfg, "frozen", train=lambda c, a: calls.append((c, a)))
-    epochs, categories, _hint, batch_size, learning_rate, button, output = box.children
-    return epochs, categories, batch_size, learning_rate, button, output
+def recording(calls: list):
+    """A stand-in for training that records its Config and reports no epochs."""
+
+    def train(cfg, approach, *, on_epoch, stop):
+        calls.append((cfg, approach))
+        raise RuntimeError("not trained: a test")
+
+    return train
+
+
+def click_and_wait(button) -> None:
+    button.click()
+    panel = button._panel
+    if panel.thread is not None:
+        panel.thread.join(timeout=300)
+
+
+def make_panel(cfg: Config, train):
+    panel = make_training_widgets(cfg, "frozen", train=train)
+    for button in (panel.train_button, panel.stop_button, panel.resume_button):
+        button._panel = panel
+    return panel
 
 
 def test_widgets_train_only_on_click_with_the_chosen_values(tiny_config):
     calls: list = []
-    epochs, categories, batch_size, learning_rate, button, _ = make_widgets(tiny_config, calls)
+    panel = make_panel(tiny_config, recording(calls))
     # The category list is filled from the folders of data_dir.
-    assert categories.options == ("circle", "square", "triangle")
-    assert categories.value == ("circle", "square")
+    assert panel.categories.options == ("circle", "square", "triangle")
+    assert panel.categories.value == ("circle", "square")
     assert calls == []  # building the widgets trains nothing
+    assert "new final layer 0.001" in panel.rate_used.value
 
-    epochs.value, batch_size.value, learning_rate.value = 4, 16, 1e-4
-    categories.value = ("square", "triangle")
-    button.click()
+    panel.epochs.value, panel.batch_size.value, panel.learning_rate.value = 4, 16, 1e-4
+    panel.categories.value, panel.images.value = ("square", "triangle"), 20
+    assert "new final layer 0.0001" in panel.rate_used.value
+    click_and_wait(panel.train_button)
     ((cfg, approach),) = calls
     assert approach == "frozen"
     assert (cfg.epochs, cfg.batch_size, cfg.categories) == (4, 16, ("square", "triangle"))
-    assert cfg.learning_rate == pytest.approx(1e-4)
-    assert Path(cfg.checkpoint_dir) == Path(tiny_config.checkpoint_dir) / WIDGET_RUNS
+    assert cfg.learning_rate == pytest.approx(1e-4) and cfg.max_images_per_category == 20
+    folder = Path(tiny_config.checkpoint_dir) / WIDGET_RUNS / run_name(cfg, "frozen")
+    assert Path(cfg.checkpoint_dir) == folder and "square-triangle_e4_b16" in folder.name
     # Every other setting is the notebook's own.
     chosen = dict(epochs=4, batch_size=16, categories=("square", "triangle"),
-                  learning_rate=cfg.learning_rate, checkpoint_dir=cfg.checkpoint_dir)  # fmt: skip
+                  learning_rate=cfg.learning_rate, checkpoint_dir=cfg.checkpoint_dir,
+                  max_images_per_category=20)  # fmt: skip
     assert cfg == dataclasses.replace(tiny_config, **chosen)
+    # The failure is shown, not lost in the thread, and the run is in the table.
+    assert "not trained: a test" in panel.status.value and "failed" in panel.table.value
+    assert not panel.train_button.disabled and panel.stop_button.disabled
 
 
-def test_widgets_report_a_bad_choice_instead_of_training(tiny_config, capsys):
+def test_finetuning_shows_the_tenth_it_really_uses(tiny_config):
+    panel = make_training_widgets(tiny_config, "finetuning", train=recording([]))
+    rate = tiny_config.learning_rate / 10
+    assert f"every layer {rate:.2g} (the learning rate / 10)" in panel.rate_used.value
+
+
+def test_widgets_report_a_bad_choice_instead_of_training(tiny_config):
     calls: list = []
-    _, categories, _, _, button, _ = make_widgets(tiny_config, calls)
-    categories.value = ("circle",)
-    button.click()
-    assert calls == []
-    # In a live notebook this lands in the Output widget under the button.
-    assert "at least two categories" in capsys.readouterr().out
+    panel = make_panel(tiny_config, recording(calls))
+    panel.categories.value = ("circle",)
+    click_and_wait(panel.train_button)
+    assert calls == [] and panel.thread is None
+    assert "at least two categories" in panel.status.value
 
 
-def test_train_and_show_trains_and_writes_outputs(tiny_config):
-    cfg = dataclasses.replace(tiny_config, epochs=1)
-    result = train_and_show(cfg, "frozen")
-    assert result.outputs["best"].is_file() and len(result.history) == 1
-    matrix = pd.read_csv(result.outputs["confusion_csv"], index_col=0).to_numpy()
-    assert result.test_acc == pytest.approx(np.trace(matrix) / matrix.sum())
+def test_live_curves_stop_and_resume(tiny_config):
+    """A real run: the curves are redrawn after each epoch, Train is disabled meanwhile, Stop
+    (clicked during epoch 1's update) leaves the interrupted checkpoint, Resume finishes."""
+    cfg = dataclasses.replace(tiny_config, epochs=3)
+    seen: list = []
+
+    def train(cfg, approach, *, on_epoch, stop):
+        def update(history):
+            on_epoch(history)
+            seen.append((len(history), panel.train_button.disabled, panel.curves.value[:4]))
+            if len(history) == 1 and not cfg.resume:
+                panel.stop_button.click()
+
+        return train_live(cfg, approach, on_epoch=update, stop=stop)
+
+    panel = make_panel(cfg, train)
+    click_and_wait(panel.train_button)
+    paths = make_output_paths(
+        Path(cfg.checkpoint_dir) / WIDGET_RUNS / run_name(cfg, "frozen"), "frozen"
+    )
+    assert seen == [(1, True, b"\x89PNG")]
+    assert paths["interrupted"].is_file()
+    assert "Stopped" in panel.status.value and not panel.resume_button.disabled
+
+    click_and_wait(panel.resume_button)
+    assert [n for n, *_ in seen] == [1, 2, 3] and panel.curve_updates == 3
+    assert paths["final"].is_file() and "Done" in panel.status.value
+    assert [run["outcome"] for run in panel.runs] == ["stopped", "done"]
+    accuracy = panel.runs[1]["test accuracy"]
+    assert 0 <= accuracy <= 1 and f"<td>{accuracy}</td>" in panel.table.value
+    assert panel.matrix.value[:4] == b"\x89PNG"
+    assert panel.resume_button.disabled  # nothing left to resume

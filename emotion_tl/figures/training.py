@@ -20,6 +20,7 @@ def plot_history(history: list[dict[str, float]], title: str = "") -> Figure:
         ax.plot(frame["epoch"], frame[f"val_{metric}"], marker="o", label="validation")
         ax.set_xlabel("epoch")
         ax.set_ylabel(label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no epoch 2.5
         ax.grid(alpha=0.3)
         ax.legend()
     acc_ax.set_ylim(0, 1.02)

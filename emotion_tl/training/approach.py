@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -145,11 +146,13 @@ def train_approach(
     pretrained: Pretrained,
     out_dir: Path,
     stop: threading.Event | None = None,
+    on_epoch: Callable[[list[dict[str, float]]], Any] | None = None,
 ) -> ApproachResult:
     """Train one approach, keep its best and final checkpoints, and write its figures and tables.
 
     When `stop` is set, save an interrupted checkpoint and raise TrainingInterrupted; with
-    `cfg.resume`, continue from such a checkpoint.
+    `cfg.resume`, continue from such a checkpoint. `on_epoch` gets the history so far after
+    every epoch (the notebooks' live curves).
     """
     device = resolve_device(cfg.device)
     precision = resolve_precision(cfg.precision, device)
@@ -171,6 +174,8 @@ def train_approach(
         # `model`, not fit's argument: with cached features fit trains the head alone.
         if best.update(stats, model):
             checkpoints.save(paths["best"], "best", stats["epoch"], stats, state.history)
+        if on_epoch is not None:
+            on_epoch(list(state.history))
 
     fit(
         net,

@@ -1,0 +1,212 @@
+"""The notebooks' training widget: choose settings, train in the background, watch the curves grow
+after every epoch, stop (keeping an interrupted checkpoint) and resume.
+
+Training runs in a thread so that the kernel stays free to receive the Stop click; the thread
+touches only widget values (curves and tables as PNG and HTML), which ipywidgets sends from any
+thread. Each run trains into its own folder under `checkpoint_dir/widget_runs/`, named by its
+settings, so runs never overwrite the notebook's own outputs or each other's.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from emotion_tl.config import OUTPUT_PREFIX, Config
+from emotion_tl.data.files import list_categories
+
+WIDGET_RUNS = "widget_runs"  # sub-folder of checkpoint_dir for runs started from the widgets
+IMAGE_CHOICES = (10, 20, 40, 80, 160)  # images per category offered, besides "all"
+
+# train(cfg, approach, on_epoch=callback(history so far), stop=threading.Event) -> result with
+# .history, .test_acc and .outputs["confusion_csv"]
+Train = Callable[..., Any]
+
+
+def train_live(
+    cfg: Config, approach: str, *, on_epoch: Callable[[list[dict]], None], stop: threading.Event
+) -> Any:
+    """Prepare the data and train one approach, calling `on_epoch` after every epoch."""
+    from emotion_tl.training.approach import train_approach
+    from emotion_tl.training.run import prepare_run
+
+    data, pretrained = prepare_run(cfg)
+    return train_approach(
+        cfg, approach, data, pretrained, Path(cfg.checkpoint_dir), stop=stop, on_epoch=on_epoch
+    )
+
+
+def run_name(cfg: Config, approach: str) -> str:
+    """A folder name that says the settings a widget run was trained with."""
+    images = cfg.max_images_per_category or "all"
+    return (
+        f"{approach}_{'-'.join(cfg.categories)}_e{cfg.epochs}_b{cfg.batch_size}"
+        f"_lr{cfg.learning_rate:.3g}_n{images}"
+    )
+
+
+def figure_png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    return buffer.getvalue()
+
+
+class TrainingPanel:
+    """The widget: `panel.widget` is what the notebook displays."""
+
+    def __init__(self, cfg: Config, approach: str, train: Train = train_live) -> None:
+        import ipywidgets as widgets
+
+        self.cfg, self.approach, self.train = cfg, approach, train
+        self.runs: list[dict[str, Any]] = []  # one row per widget run, shown as a table
+        self.curve_updates = 0  # how many times the live curves were redrawn
+        self.thread: threading.Thread | None = None
+        self.stop_event: threading.Event | None = None
+        self.stopped_cfg: Config | None = None  # the run Resume continues
+
+        categories = list_categories(cfg.data_dir) or list(cfg.categories)
+        self.epochs = widgets.IntSlider(
+            value=cfg.epochs, min=1, max=max(50, cfg.epochs), description="epochs"
+        )
+        self.categories = widgets.SelectMultiple(
+            options=categories,
+            value=[c for c in cfg.categories if c in categories],
+            rows=min(len(categories), 8),
+            description="categories",
+        )
+        images = sorted({*IMAGE_CHOICES, cfg.max_images_per_category or IMAGE_CHOICES[0]})
+        self.images = widgets.Dropdown(
+            options=[("all", None), *[(str(n), n) for n in images]],
+            value=cfg.max_images_per_category,
+            description="images/category",
+            style={"description_width": "initial"},
+        )
+        self.batch_size = widgets.Dropdown(
+            options=sorted({8, 16, 32, 64, cfg.batch_size}),
+            value=cfg.batch_size,
+            description="batch",
+        )
+        self.learning_rate = widgets.FloatLogSlider(
+            value=cfg.learning_rate, base=10, min=-5, max=-1, step=0.25, description="learning rate"
+        )
+        self.rate_used = widgets.HTML()
+        self.learning_rate.observe(lambda _: self.show_rate(), names="value")
+        self.show_rate()
+        label = OUTPUT_PREFIX[approach]
+        self.train_button = widgets.Button(description=f"Train {label}", button_style="primary")
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", disabled=True)
+        self.resume_button = widgets.Button(description="Resume", disabled=True)
+        self.train_button.on_click(lambda _: self.start(resume=False))
+        self.stop_button.on_click(lambda _: self.request_stop())
+        self.resume_button.on_click(lambda _: self.start(resume=True))
+        self.status = widgets.HTML("Nothing trained yet: choose settings and click Train.")
+        self.curves = widgets.Image(format="png")
+        self.matrix = widgets.Image(format="png")
+        self.table = widgets.HTML()
+        hint = widgets.HTML("Ctrl/Shift-click to choose several categories.")
+        buttons = widgets.HBox([self.train_button, self.stop_button, self.resume_button])
+        self.widget = widgets.VBox(
+            [self.epochs, self.categories, hint, self.images, self.batch_size,
+             self.learning_rate, self.rate_used, buttons, self.status, self.curves,
+             self.matrix, self.table]
+        )  # fmt: skip
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """Displayed as its widget: a notebook cell can end with the panel itself."""
+        return self.widget._repr_mimebundle_(**kwargs)
+
+    def show_rate(self) -> None:
+        backbone, head = dataclasses.replace(
+            self.cfg, learning_rate=self.learning_rate.value
+        ).lr_for(self.approach)
+        if self.approach == "frozen":
+            words = f"new final layer {head:.2g}; backbone frozen"
+        else:
+            words = f"every layer {backbone:.2g} (the learning rate / 10)"
+            if head != backbone:
+                words = f"backbone {backbone:.2g} (the learning rate / 10), "
+                words += f"new final layer {head:.2g}"
+        self.rate_used.value = f"Rate used: {words}"
+
+    def chosen_config(self) -> Config:
+        """The notebook's Config with the widget's choices, in this run's own folder."""
+        chosen = dataclasses.replace(
+            self.cfg,
+            epochs=self.epochs.value,
+            categories=tuple(self.categories.value),
+            max_images_per_category=self.images.value,
+            batch_size=self.batch_size.value,
+            learning_rate=self.learning_rate.value,
+        )
+        folder = Path(self.cfg.checkpoint_dir) / WIDGET_RUNS / run_name(chosen, self.approach)
+        return dataclasses.replace(chosen, checkpoint_dir=str(folder))
+
+    def set_running(self, running: bool) -> None:
+        self.train_button.disabled = running
+        self.stop_button.disabled = not running
+        self.resume_button.disabled = running or self.stopped_cfg is None
+
+    def start(self, *, resume: bool) -> None:
+        """Train (or, with `resume`, continue the stopped run) in a background thread."""
+        if self.thread is not None and self.thread.is_alive():
+            return
+        if resume:
+            cfg = dataclasses.replace(self.stopped_cfg, resume=True)
+        else:
+            try:
+                cfg = self.chosen_config()
+            except ValueError as error:  # for example fewer than two categories chosen
+                self.status.value = f"<b>Cannot train:</b> {error}"
+                return
+        self.stopped_cfg, self.stop_event = None, threading.Event()
+        self.set_running(True)
+        self.status.value = f"{'Resuming' if resume else 'Training'} into {cfg.checkpoint_dir} ..."
+        self.thread = threading.Thread(target=self.work, args=(cfg,), daemon=True)
+        self.thread.start()
+
+    def request_stop(self) -> None:
+        if self.stop_event is not None:
+            self.stop_event.set()
+            self.status.value = "Stopping after the current step ..."
+
+    def show_epoch(self, history: list[dict[str, float]]) -> None:
+        from emotion_tl.figures.training import plot_history
+
+        self.curves.value = figure_png(plot_history(history, OUTPUT_PREFIX[self.approach]))
+        self.curve_updates += 1
+        last = history[-1]
+        self.status.value = f"Epoch {int(last['epoch'])}: validation accuracy {last['val_acc']:.3f}"
+
+    def work(self, cfg: Config) -> None:
+        """The thread: train, then show the outcome in the status line and the runs table."""
+        from emotion_tl.figures.evaluation import plot_confusion_matrix
+        from emotion_tl.training.resume import TrainingInterrupted
+
+        row = {"run": Path(cfg.checkpoint_dir).name, "epochs": cfg.epochs,
+               "images/category": cfg.max_images_per_category or "all"}  # fmt: skip
+        try:
+            result = self.train(cfg, self.approach, on_epoch=self.show_epoch, stop=self.stop_event)
+        except TrainingInterrupted as stopped:
+            self.stopped_cfg = cfg
+            self.status.value = f"Stopped. Saved {stopped.path}; Resume continues from it."
+            row |= {"outcome": "stopped", "test accuracy": None}
+        except Exception as error:  # shown to the learner rather than lost in the thread
+            self.status.value = f"<b>Training failed:</b> {type(error).__name__}: {error}"
+            row |= {"outcome": "failed", "test accuracy": None}
+        else:
+            matrix = pd.read_csv(result.outputs["confusion_csv"], index_col=0)
+            title = f"test accuracy {result.test_acc:.3f}"
+            self.matrix.value = figure_png(plot_confusion_matrix(matrix, title))
+            best = max(h["val_acc"] for h in result.history)
+            self.status.value = f"Done: best validation accuracy {best:.3f}, {title}."
+            row |= {"outcome": "done", "test accuracy": round(result.test_acc, 3)}
+        finally:
+            self.runs.append(row)
+            self.table.value = pd.DataFrame(self.runs).to_html(index=False, na_rep="")
+            self.set_running(False)
