@@ -99,15 +99,18 @@ class TrainingPanel:
         self.learning_rate.observe(lambda _: self.show_rate(), names="value")
         self.show_rate()
         label = OUTPUT_PREFIX[approach]
-        self.train_button = widgets.Button(description=f"Train {label}", button_style="primary")
+        self.train_button = widgets.Button(
+            description=f"Train {label}", button_style="primary", layout={"width": "auto"}
+        )
         self.stop_button = widgets.Button(description="Stop", button_style="danger", disabled=True)
         self.resume_button = widgets.Button(description="Resume", disabled=True)
         self.train_button.on_click(lambda _: self.start(resume=False))
         self.stop_button.on_click(lambda _: self.request_stop())
         self.resume_button.on_click(lambda _: self.start(resume=True))
         self.status = widgets.HTML("Nothing trained yet: choose settings and click Train.")
-        self.curves = widgets.Image(format="png")
-        self.matrix = widgets.Image(format="png")
+        # Hidden until there is a picture: an empty image shows as a broken one.
+        self.curves = widgets.Image(format="png", layout={"display": "none"})
+        self.matrix = widgets.Image(format="png", layout={"display": "none"})
         self.table = widgets.HTML()
         hint = widgets.HTML("Ctrl/Shift-click to choose several categories.")
         buttons = widgets.HBox([self.train_button, self.stop_button, self.resume_button])
@@ -165,6 +168,9 @@ class TrainingPanel:
                 self.status.value = f"<b>Cannot train:</b> {error}"
                 return
         self.stopped_cfg, self.stop_event = None, threading.Event()
+        self.matrix.layout.display = "none"  # the last run's
+        if not resume:
+            self.curves.layout.display = "none"
         self.set_running(True)
         self.status.value = f"{'Resuming' if resume else 'Training'} into {cfg.checkpoint_dir} ..."
         self.thread = threading.Thread(target=self.work, args=(cfg,), daemon=True)
@@ -179,6 +185,7 @@ class TrainingPanel:
         from emotion_tl.figures.training import plot_history
 
         self.curves.value = figure_png(plot_history(history, OUTPUT_PREFIX[self.approach]))
+        self.curves.layout.display = ""
         self.curve_updates += 1
         last = history[-1]
         self.status.value = f"Epoch {int(last['epoch'])}: validation accuracy {last['val_acc']:.3f}"
@@ -195,18 +202,19 @@ class TrainingPanel:
         except TrainingInterrupted as stopped:
             self.stopped_cfg = cfg
             self.status.value = f"Stopped. Saved {stopped.path}; Resume continues from it."
-            row |= {"outcome": "stopped", "test accuracy": None}
+            row |= {"outcome": "stopped", "test accuracy": "-"}
         except Exception as error:  # shown to the learner rather than lost in the thread
             self.status.value = f"<b>Training failed:</b> {type(error).__name__}: {error}"
-            row |= {"outcome": "failed", "test accuracy": None}
+            row |= {"outcome": "failed", "test accuracy": "-"}
         else:
             matrix = pd.read_csv(result.outputs["confusion_csv"], index_col=0)
             title = f"test accuracy {result.test_acc:.3f}"
             self.matrix.value = figure_png(plot_confusion_matrix(matrix, title))
+            self.matrix.layout.display = ""
             best = max(h["val_acc"] for h in result.history)
             self.status.value = f"Done: best validation accuracy {best:.3f}, {title}."
             row |= {"outcome": "done", "test accuracy": round(result.test_acc, 3)}
         finally:
             self.runs.append(row)
-            self.table.value = pd.DataFrame(self.runs).to_html(index=False, na_rep="")
+            self.table.value = pd.DataFrame(self.runs).to_html(index=False)
             self.set_running(False)
