@@ -22,6 +22,7 @@ import urllib.request
 from pathlib import Path
 
 import nbformat
+import papermill
 import pytest
 from test_notebooks import NOTEBOOKS, make_smoke_data
 
@@ -129,7 +130,8 @@ def open_and_run_all(driver, lab, name: str) -> None:
     driver.get(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
     ready = (
         "const app = window.jupyterapp; const panel = app && app.shell.currentWidget;"
-        "return !!(panel && panel.sessionContext && panel.sessionContext.session"
+        f"return !!(panel && panel.context && panel.context.path === '{name}'"
+        " && panel.sessionContext && panel.sessionContext.session"
         " && panel.sessionContext.session.kernel"
         " && panel.sessionContext.session.kernel.status === 'idle');"
     )
@@ -145,28 +147,78 @@ def click(driver, text: str) -> None:
     button.click()
 
 
-def test_training_widget_live_curves_stop_and_resume(lab, browser):
+def test_training_widget_live_curves_stop_and_resume(lab, browser, tiny):
     try:
-        train_stop_and_resume(lab, browser)
+        train_stop_and_resume(lab, browser, tiny)
     except BaseException:
-        browser.save_screenshot(str(browser.shots / "failed.png"))
+        browser.save_screenshot(str(browser.shots / "failed_02.png"))
         raise
 
 
-def train_stop_and_resume(lab, browser) -> None:
+def test_upload_a_photo_in_the_compare_notebook(lab, browser, tiny):
+    """02 and 03 run headless (papermill), then 04 in the browser: a picture sent through the
+    upload's file input gets both models' probabilities and their Grad-CAM."""
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.common.keys import Keys
 
     root = lab["root"]
-    data_dir = make_smoke_data(root / "images")
-    checkpoints = root / "checkpoints"
-    parameters = {
-        "data_dir": str(data_dir), "categories": ["circle", "square"], "epochs": 2,
-        "batch_size": 4, "device": "cpu", "checkpoint_dir": str(checkpoints),
-        "image_size": 64, "max_images_per_category": 6, "pretrained": False,
+    for name in ("02_frozen_weights", "03_finetuning"):
+        papermill.execute_notebook(NOTEBOOKS / f"{name}.ipynb", root / f"{name}_run.ipynb",
+                                   parameters=tiny, kernel_name="python3", cwd=root,
+                                   progress_bar=False)  # fmt: skip
+    set_parameters(NOTEBOOKS / "04_compare.ipynb", root / "04.ipynb", tiny)
+    try:
+        open_and_run_all(browser, lab, "04.ipynb")
+        button = ".widget-upload"
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, button), "the upload widget")
+        # A click on the widget clicks its file input, which ipywidgets keeps out of the page
+        # and which would open the system's file dialog. Put the input into the page instead,
+        # then choose the file through it as the dialog would.
+        browser.execute_script(
+            "const click = HTMLInputElement.prototype.click;"
+            "HTMLInputElement.prototype.click = function () {"
+            "  if (this.type !== 'file') { return click.call(this); }"
+            "  this.id = 'chosen-file'; this.style.display = 'block';"
+            "  document.body.appendChild(this);"
+            "};"
+        )
+        browser.find_element(By.CSS_SELECTOR, button).click()
+        picture = Path(tiny["data_dir"]) / "square" / "square_000.png"
+        browser.find_element(By.ID, "chosen-file").send_keys(str(picture))
+
+        def answer() -> str:
+            texts = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".widget-html")]
+            return next((t for t in texts if "Probability of each category" in t), "")
+
+        assert "square_000.png" in wait_for(answer, "the uploaded photo's prediction")
+        table = browser.find_element(By.XPATH, "//div[contains(@class,'widget-html')]//table")
+        assert "frozen_weights" in table.text and "finetuning" in table.text
+        figure = ".widget-image[src^='blob:'], .widget-image[src^='data:']"
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, figure), "the Grad-CAM figure")
+        browser.save_screenshot(str(browser.shots / "04_photo.png"))
+    except BaseException:
+        browser.save_screenshot(str(browser.shots / "failed_04.png"))
+        raise
+
+
+@pytest.fixture(scope="module")
+def tiny(lab) -> dict:
+    """Notebook parameters for a run of seconds, on tiny drawn shapes inside the served folder."""
+    root = lab["root"]
+    return {
+        "data_dir": str(make_smoke_data(root / "images")), "categories": ["circle", "square"],
+        "epochs": 2, "batch_size": 4, "device": "cpu",
+        "checkpoint_dir": str(root / "checkpoints"), "image_size": 64,
+        "max_images_per_category": 6, "pretrained": False,
         # Without the cache each frozen epoch runs the backbone: slow enough to click Stop.
         "feature_cache": False,
     }  # fmt: skip
+
+
+def train_stop_and_resume(lab, browser, parameters) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    root, checkpoints = lab["root"], Path(parameters["checkpoint_dir"])
     set_parameters(NOTEBOOKS / "02_frozen_weights.ipynb", root / "02.ipynb", parameters)
     open_and_run_all(browser, lab, "02.ipynb")
     train = "//button[normalize-space(.)='Train frozen_weights']"

@@ -21,7 +21,16 @@ NEVER = {
     "faces": {"model", "evaluation", "figures", "training", "audit"},  # the demo-face generator
 }
 # entry points: nothing imports them
-TOP = {"cli", "notebook", "cleaner", "training_panel", "__main__", "weights", "demo_faces"}
+TOP = {
+    "cli",
+    "notebook",
+    "cleaner",
+    "training_panel",
+    "photo_widget",
+    "__main__",
+    "weights",
+    "demo_faces",
+}
 
 
 def module_name(path: Path) -> str:

@@ -7,18 +7,22 @@ import pandas as pd
 import pytest
 import torch
 from conftest import make_test_checkpoint
+from torchvision.transforms.functional import pil_to_tensor
 
 from emotion_tl.cli import main
 from emotion_tl.config import APPROACHES, OUTPUT_PREFIX
+from emotion_tl.data.files import load_image
 from emotion_tl.data.loaders import make_loaders
 from emotion_tl.data.prepare import prepare_data
 from emotion_tl.data.split import save_split
-from emotion_tl.evaluation.comparison import ApproachOutputs, build_comparison
+from emotion_tl.evaluation.comparison import ApproachOutputs, build_comparison, load_comparison
 from emotion_tl.evaluation.inference import predict_loader
 from emotion_tl.evaluation.metrics import evaluate_predictions
+from emotion_tl.evaluation.predict import predict_tensors
 from emotion_tl.evaluation.predictions import read_predictions_table
 from emotion_tl.model.checkpoint import CheckpointError, save_checkpoint
 from emotion_tl.model.resnet import build_model, count_trainable, make_param_groups
+from emotion_tl.photo_widget import make_photo_widget
 
 REPORT = ["comparison.csv", "comparison.json", "comparison.md", "comparison.png"]
 
@@ -131,3 +135,24 @@ def test_predict_command_with_a_missing_checkpoint_fails_clearly(image_dir, tmp_
     with caplog.at_level(logging.ERROR, logger="emotion_tl"):
         assert main(["predict", "--checkpoint", str(tmp_path / "no.pt"), str(image_dir)]) == 2
     assert "not found" in caplog.text
+
+
+def test_photo_widget_shows_both_models_on_an_uploaded_picture(tiny_config, image_dir):
+    """What notebook 04's upload does: each model's probabilities for the picture (the same as
+    predicting the file), their Grad-CAM, and a clear message for a file that is no picture."""
+    fake_run(tiny_config)
+    comparison = load_comparison(tiny_config.checkpoint_dir, tiny_config.data_dir)
+    photo = make_photo_widget(comparison)
+    path = image_dir / "triangle" / "triangle_000.png"
+    table = photo.show(path.read_bytes(), "mine.png")
+    assert list(table.index) == ["frozen_weights", "finetuning"]
+    assert list(table.columns) == ["circle", "square"]
+    for name, predictor in photo.predictors.items():
+        image = pil_to_tensor(load_image(path))
+        expected = predict_tensors(predictor, [image], device=torch.device("cpu"), precision="fp32")
+        np.testing.assert_allclose(table.loc[name].to_numpy(), expected[0], atol=1e-4)
+    assert photo.figure.value[:4] == b"\x89PNG" and "mine.png" in photo.status.value
+    assert "<table" in photo.table.value
+
+    assert photo.show(b"not a picture", "notes.txt") is None
+    assert "could not be read as a picture" in photo.status.value
