@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from emotion_tl.config import Config
+from emotion_tl.model.checkpoint import load_checkpoint
 from emotion_tl.notebook import (
     ParameterError,
     collect_parameters,
@@ -158,6 +159,7 @@ def test_live_curves_stop_and_resume(tiny_config):
     click_and_wait(panel.resume_button)
     assert [n for n, *_ in seen] == [1, 2, 3] and panel.curve_updates == 3
     assert paths["final"].is_file() and "Done" in panel.status.value
+    assert load_checkpoint(paths["best"])["metrics"]["setup_seconds"] > 0  # the feature pass
     assert [run["outcome"] for run in panel.runs] == ["stopped", "done"]
     accuracy = panel.runs[1]["test accuracy"]
     assert 0 <= accuracy <= 1 and f"<td>{accuracy}</td>" in panel.table.value

@@ -20,7 +20,7 @@ CLASSES = ["circle", "square"]
 LABELS = np.array([0, 0, 0, 1, 1, 1])
 
 
-def outputs(name, right, *, params, seconds, best_epoch, final_gap, memory=None):
+def outputs(name, right, *, params, seconds, best_epoch, final_gap, memory=None, setup=None):
     """A saved run whose test predictions are right exactly where `right` is True."""
     predicted = np.where(right, LABELS, 1 - LABELS)
     probabilities = np.eye(2)[predicted] * 0.8 + 0.1
@@ -33,16 +33,17 @@ def outputs(name, right, *, params, seconds, best_epoch, final_gap, memory=None)
         "class_names": CLASSES,
         "epoch": best_epoch,
         "history": history,
-        "metrics": {"trainable_params": params, "peak_memory_mb": memory},
+        "metrics": {"trainable_params": params, "peak_memory_mb": memory, "setup_seconds": setup},
     }
     table = make_predictions_table(files, probabilities, CLASSES, LABELS)
     return ApproachOutputs(name, checkpoint, table)
 
 
-def make_comparison(frozen_right, finetuning_right, **finetuning):
+def make_comparison(frozen_right, finetuning_right, frozen_setup=None, **finetuning):
     frozen = outputs(
-        "frozen_weights", frozen_right, params=4098, seconds=2.0, best_epoch=3, final_gap=0.05
-    )
+        "frozen_weights", frozen_right, params=4098, seconds=2.0, best_epoch=3, final_gap=0.05,
+        setup=frozen_setup,
+    )  # fmt: skip
     defaults = {"params": 23_512_130, "seconds": 6.0, "best_epoch": 2, "final_gap": 0.25}
     return build_comparison(
         [frozen, outputs("finetuning", finetuning_right, **(defaults | finetuning))]
@@ -84,6 +85,27 @@ def test_summary_claims_follow_the_numbers_both_ways():
 
     tie = write_summary(make_comparison([1] * 6, [1] * 6))
     assert "higher: neither" in tie
+
+
+def test_time_counts_the_frozen_feature_pass_when_recorded():
+    """Frozen weights' epochs are cheap because its backbone ran once before them: the whole
+    training time counts that pass, so a 30 s pass makes frozen the slower of the two here."""
+    comparison = make_comparison([1] * 6, [1] * 6, frozen_setup=30.0, setup=1.0)
+    table = make_guide_table(measure_approaches(comparison))
+    # 3 epochs: 30 + 3 x 2.0 = 36 s (frozen), 1 + 3 x 6.0 = 19 s (fine-tuning)
+    assert table.loc["whole training", "frozen weights"] == "36.0 s, 30.0 s of it before epoch 1"
+    assert table.loc["whole training", "fine-tuning"] == "19.0 s, 1.0 s of it before epoch 1"
+    summary = write_summary(comparison)
+    assert "3.0 times as long" in summary  # per epoch
+    assert "19.0 s with fine-tuning and 36.0 s with frozen weights, 0.5 times as long" in summary
+    # Checkpoints from before the record: no claim about the whole training.
+    assert (
+        make_guide_table(measure_approaches(make_comparison([1] * 6, [1] * 6))).loc[
+            "whole training", "frozen weights"
+        ]
+        == "not recorded"
+    )
+    assert "whole training" not in write_summary(make_comparison([1] * 6, [1] * 6))
 
 
 def test_disagreements_are_the_images_only_one_gets_right(tmp_path):

@@ -46,14 +46,20 @@ class ApproachOutputs:
         return FaceCropSettings.from_config(self.checkpoint.get("config") or {})
 
     def facts(self) -> dict[str, float | int | None]:
-        """Trainable parameters, seconds per epoch, best epoch, peak memory (as recorded)."""
+        """Trainable parameters, seconds per epoch, seconds before the first epoch (None in
+        checkpoints older than that record), best epoch, peak memory (as recorded)."""
         metrics, history = self.checkpoint.get("metrics", {}), self.checkpoint.get("history", [])
         peak, trainable = metrics.get("peak_memory_mb"), metrics.get("trainable_params")
+        setup = metrics.get("setup_seconds")
         return {
             "trainable_params": None if trainable is None else int(trainable),
             "seconds_per_epoch": float(np.mean([row["seconds"] for row in history]))
             if history
             else None,
+            "setup_seconds": None if setup is None else float(setup),
+            "training_seconds": None
+            if setup is None
+            else float(setup) + sum(row["seconds"] for row in history),
             "best_epoch": int(self.checkpoint["epoch"]),
             "peak_memory_mb": None if peak is None or math.isnan(peak) else round(peak, 1),
         }
