@@ -15,7 +15,9 @@ from emotion_tl.data.files import load_image
 from emotion_tl.data.loaders import make_loaders
 from emotion_tl.data.prepare import prepare_data
 from emotion_tl.data.split import save_split
+from emotion_tl.data.transforms import build_transforms
 from emotion_tl.evaluation.comparison import ApproachOutputs, build_comparison, load_comparison
+from emotion_tl.evaluation.feature_map import penultimate_features, plot_feature_map_report, project
 from emotion_tl.evaluation.inference import predict_loader
 from emotion_tl.evaluation.metrics import evaluate_predictions
 from emotion_tl.evaluation.predict import predict_tensors
@@ -156,3 +158,26 @@ def test_photo_widget_shows_both_models_on_an_uploaded_picture(tiny_config, imag
 
     assert photo.show(b"not a picture", "notes.txt") is None
     assert "could not be read as a picture" in photo.status.value
+
+
+def test_feature_maps_show_what_fc_reads(tiny_config):
+    """The mapped features are exactly fc's input (fc of them gives the model's own outputs),
+    and notebook 04's figure has one panel per approach."""
+    data, models = fake_run(tiny_config)
+    model = models["finetuning"]
+    transform = build_transforms(tiny_config.image_size, train=False)
+    features = penultimate_features(model, data.images[:6], transform)
+    assert features.shape == (6, 2048)
+    with torch.no_grad():
+        logits = model(torch.stack([transform(image) for image in data.images[:6]]))
+        from_features = model.fc(torch.from_numpy(features))
+    # bf16 autocast where the CPU has it: close, not equal.
+    np.testing.assert_allclose(from_features, logits, atol=0.05 * float(logits.abs().max()))
+    points, ratios = project(features)
+    assert points.shape == (6, 2) and 0 < ratios[1] <= ratios[0] <= 1
+
+    comparison = load_comparison(tiny_config.checkpoint_dir, tiny_config.data_dir)
+    figure = plot_feature_map_report(comparison, tiny_config.data_dir)
+    assert [ax.get_title() for ax in figure.axes] == ["frozen_weights", "finetuning"]
+    test_images = len(comparison.approaches[0].predictions)
+    assert all(len(ax.collections[0].get_offsets()) == test_images for ax in figure.axes)

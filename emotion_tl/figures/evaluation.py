@@ -151,3 +151,21 @@ def plot_gradcam_grid(
         ax.axis("off")
     figure.suptitle("Grad-CAM: where each model looks for the class it predicts")
     return figure
+
+
+def plot_feature_maps(
+    maps: dict[str, tuple[np.ndarray, np.ndarray]], labels: Sequence[str]
+) -> Figure:
+    """One panel per model: points (N, 2) coloured by label; axes named with the share of the
+    variance (explained ratios (2,)) each holds."""
+    figure = Figure(figsize=(5 * len(maps), 4.4), layout="constrained")
+    axes = figure.subplots(1, len(maps), squeeze=False)[0]
+    order = sorted(set(labels))
+    for ax, (name, (points, ratios)) in zip(axes, maps.items(), strict=True):
+        sns.scatterplot(x=points[:, 0], y=points[:, 1], hue=list(labels), hue_order=order,
+                        ax=ax, s=22, alpha=0.8)  # fmt: skip
+        ax.set_title(name)
+        ax.set_xlabel(f"first direction ({ratios[0]:.0%} of the variance)")
+        ax.set_ylabel(f"second direction ({ratios[1]:.0%})")
+    figure.suptitle("Each image's features, projected onto their two main directions (PCA)")
+    return figure
