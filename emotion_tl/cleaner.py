@@ -99,7 +99,9 @@ class Cleaner:
                 [widgets.HTML("<br>".join([*lines, f"moved to {self.moved[file]}"]))]
             )
         choice = widgets.Dropdown(
-            options=self.options(item.label), value=self.choices.get(file, KEEP)
+            options=self.options(item.label),
+            value=self.choices.get(file, KEEP),
+            layout={"width": f"{THUMBNAIL + 20}px"},  # within the card: no scroll bar
         )
         choice.observe(lambda change, f=file: self.choose(f, change["new"]), names="value")
         picture = widgets.Image(value=thumbnail(self.data_dir / file, self.face_crop), format="png")
@@ -110,11 +112,15 @@ class Cleaner:
             self.choices.pop(file, None)
         else:
             self.choices[file] = choice
+        self.count_pending()
+
+    def count_pending(self) -> None:
+        pending = len(self.choices)
+        self.apply_button.description = f"Apply ({pending})" if pending else "Apply"
 
     def render(self) -> None:
         self.grid.children = [self.card(item) for item in self.shown().itertuples()]
-        pending = len(self.choices)
-        self.apply_button.description = f"Apply ({pending})" if pending else "Apply"
+        self.count_pending()
 
     def moves(self) -> list[Move]:
         """The pending choices as moves (None: set aside)."""

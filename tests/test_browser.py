@@ -139,6 +139,13 @@ def open_and_run_all(driver, lab, name: str) -> None:
     driver.execute_script("window.jupyterapp.commands.execute('notebook:run-all-cells')")
 
 
+def texts(driver, selector: str) -> list[str]:
+    """The text of every element matching `selector`, read in one go (widgets redraw: elements
+    found one call earlier may be gone by the next)."""
+    script = "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText);"
+    return driver.execute_script(script, selector)
+
+
 def click(driver, text: str) -> None:
     from selenium.webdriver.common.by import By
 
@@ -186,8 +193,8 @@ def test_upload_a_photo_in_the_compare_notebook(lab, browser, tiny):
         browser.find_element(By.ID, "chosen-file").send_keys(str(picture))
 
         def answer() -> str:
-            texts = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".widget-html")]
-            return next((t for t in texts if "Probability of each category" in t), "")
+            found = texts(browser, ".widget-html")
+            return next((t for t in found if "Probability of each category" in t), "")
 
         assert "square_000.png" in wait_for(answer, "the uploaded photo's prediction")
         table = browser.find_element(By.XPATH, "//div[contains(@class,'widget-html')]//table")
@@ -238,7 +245,7 @@ def train_stop_and_resume(lab, browser, parameters) -> None:
         return images[0].get_attribute("src") if images else None
 
     def status() -> str:
-        return " ".join(e.text for e in browser.find_elements(By.CSS_SELECTOR, ".widget-html"))
+        return " ".join(texts(browser, ".widget-html"))
 
     seen: set[str] = set()
 
@@ -266,3 +273,40 @@ def train_stop_and_resume(lab, browser, parameters) -> None:
     browser.save_screenshot(str(browser.shots / "02_done.png"))
     assert (interrupted.parent / "frozen_weights_final.pt").is_file()
     assert "stopped" in status() and "done" in status()  # the table of runs
+
+
+def test_cleaner_sets_a_file_aside_and_undoes_it(lab, browser, tiny):
+    """Notebook 01's cleaner in JupyterLab: choose "set aside" for the first suspect, Apply
+    moves the file into _set_aside/, Undo puts the same bytes back."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.select import Select
+
+    data_dir = Path(tiny["data_dir"])
+    before = {p: p.read_bytes() for p in data_dir.rglob("*.png")}
+    set_parameters(NOTEBOOKS / "01_explore_data.ipynb", lab["root"] / "01.ipynb", tiny)
+    try:
+        open_and_run_all(browser, lab, "01.ipynb")
+        card_choice = ".widget-gridbox select"
+        wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, card_choice), "the cleaner")
+        card = browser.find_element(By.CSS_SELECTOR, ".widget-gridbox .widget-vbox")
+        file = card.find_element(By.CSS_SELECTOR, ".widget-html b").text
+        Select(card.find_element(By.CSS_SELECTOR, "select")).select_by_visible_text("set aside")
+        apply = "//button[normalize-space(.)='Apply (1)']"
+        wait_for(lambda: browser.find_elements(By.XPATH, apply), "Apply to count the choice")
+        click(browser, "Apply (1)")
+
+        def message() -> str:
+            return " ".join(texts(browser, ".widget-html"))
+
+        wait_for(lambda: "Moved 1 file(s);" in message(), "the move")
+        browser.save_screenshot(str(browser.shots / "01_cleaner_applied.png"))
+        label = file.split("/")[0]
+        assert not (data_dir / file).exists()
+        assert (data_dir / "_set_aside" / label / Path(file).name).is_file()
+        assert (data_dir / "cleaning_log.csv").is_file()
+        click(browser, "Undo last apply")
+        wait_for(lambda: "Moved 1 file(s) back" in message(), "the undo")
+        assert {p: p.read_bytes() for p in data_dir.rglob("*.png")} == before
+    except BaseException:
+        browser.save_screenshot(str(browser.shots / "failed_01.png"))
+        raise

@@ -44,6 +44,7 @@ def test_choices_survive_switching_problems_and_apply_then_undo(image_dir):
     assert len(cleaner.grid.children) == 3  # one card per file, worst score first
     assert dropdown(cleaner, "circle/circle_000.png").options[0] == KEEP
     dropdown(cleaner, "circle/circle_000.png").value = "move to square"
+    assert cleaner.apply_button.description == "Apply (1)"  # counted at once, not on a redraw
     cleaner.problem.value = "blurred"
     assert [c.children[-2].value.count("circle_001") for c in cleaner.grid.children] == [1]
     dropdown(cleaner, "circle/circle_001.png").value = SET_ASIDE
