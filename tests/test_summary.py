@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
 from emotion_tl.evaluation.comparison import ApproachOutputs, build_comparison
 from emotion_tl.evaluation.predictions import make_predictions_table
 from emotion_tl.evaluation.summary import (
+    accuracy_by_intensity,
     find_disagreements,
     make_guide_table,
     measure_approaches,
@@ -124,3 +126,19 @@ def test_disagreements_are_the_images_only_one_gets_right(tmp_path):
     assert titles == ["true: circle\nright: fine-tuning", "true: square\nright: frozen weights"]
     same = plot_disagreements(make_comparison([1] * 6, [1] * 6), tmp_path)
     assert "same test images" in same.axes[0].texts[0].get_text()
+
+
+def test_accuracy_by_intensity_band(tmp_path):
+    """Accuracy within each band of metadata.csv's intensity; none without the column."""
+    comparison = make_comparison([1, 0, 1, 1, 1, 0], [1, 1, 1, 0, 1, 1])
+    files = list(comparison.approaches[0].predictions["file"])
+    intensities = [0.0, 0.0, 0.0, 0.3, 0.9, 0.95]  # circles neutral; squares weak, strong
+    pd.DataFrame({"file": files, "intensity": intensities}).to_csv(tmp_path / "metadata.csv")
+    table = accuracy_by_intensity(comparison, tmp_path)
+    assert list(table["test images"]) == [3, 1, 0, 0, 2]
+    assert table.loc["0 (neutral)", "frozen_weights"] == pytest.approx(2 / 3)
+    assert table.loc["0-0.5", "finetuning"] == 0.0 and table.loc["0-0.5", "frozen_weights"] == 1
+    assert table.loc["0.85-1", "frozen_weights"] == 0.5 and table.loc["0.85-1", "finetuning"] == 1
+    assert pd.isna(table.loc["0.5-0.7", "finetuning"])  # no test image in that band
+    pd.DataFrame({"file": files}).to_csv(tmp_path / "metadata.csv")
+    assert accuracy_by_intensity(comparison, tmp_path) is None

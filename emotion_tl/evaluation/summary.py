@@ -13,6 +13,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from emotion_tl.data.files import DataError
+from emotion_tl.data.metadata import read_metadata
 from emotion_tl.evaluation.comparison import Comparison, load_comparison
 from emotion_tl.evaluation.paired import find_only_right
 from emotion_tl.figures.evaluation import plot_labelled_images
@@ -176,3 +177,29 @@ def compare_saved_runs(checkpoint_dir: str | Path, data_dir: str | Path) -> pd.D
     except (CheckpointError, DataError) as error:
         return f"No comparison yet: {error}"
     return make_guide_table(measure_approaches(comparison))
+
+
+# Expression intensity bands (metadata.csv's `intensity`: 0 = neutral, 1 = full expression).
+INTENSITY_BANDS = (-0.001, 0.0, 0.5, 0.7, 0.85, 1.0)
+BAND_NAMES = ("0 (neutral)", "0-0.5", "0.5-0.7", "0.7-0.85", "0.85-1")
+
+
+def accuracy_by_intensity(comparison: Comparison, data_dir: str | Path) -> pd.DataFrame | None:
+    """Each approach's test accuracy per band of expression intensity, with the number of test
+    images in each band; None when data_dir's metadata.csv records no intensity."""
+    metadata = read_metadata(data_dir)
+    if metadata is None or "intensity" not in metadata.columns:
+        return None
+    intensity = metadata.set_index("file")["intensity"]
+    files = comparison.approaches[0].predictions["file"]
+    bands = pd.cut(files.map(intensity), INTENSITY_BANDS, labels=BAND_NAMES)
+    table = pd.DataFrame(
+        {
+            outputs.name: (outputs.predictions["label"] == outputs.predictions["predicted"])
+            .groupby(bands, observed=False)
+            .mean()
+            for outputs in comparison.approaches
+        }
+    )
+    table.insert(0, "test images", bands.value_counts().reindex(table.index))
+    return table.rename_axis("intensity")
