@@ -18,6 +18,7 @@ from emotion_tl.evaluation.comparison import Comparison
 from emotion_tl.evaluation.explain import explain_images
 from emotion_tl.evaluation.predict import check_same_classes, predictor_from_checkpoint
 from emotion_tl.figures.evaluation import plot_gradcam_grid
+from emotion_tl.storage import figure_png
 
 SEEN = {
     CROPPED: "cropped to the face, as in training",
@@ -85,9 +86,7 @@ class PhotoTry:
         self.status.value = f"{name}: {words}. Probability of each category:"
         self.table.value = table.to_html(float_format="{:.3f}".format)
         figure = plot_gradcam_grid(results, self.class_names)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=80)
-        self.figure.value, self.figure.layout.display = buffer.getvalue(), ""
+        self.figure.value, self.figure.layout.display = figure_png(figure, dpi=80), ""
         return table
 
 

@@ -63,11 +63,16 @@ def save_torch_atomic(obj: Any, path: Path) -> None:
     write_atomic(path, buffer.getvalue())
 
 
+def figure_png(figure, **kwargs: Any) -> bytes:
+    """A matplotlib Figure as PNG bytes (`kwargs` go to savefig)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", **kwargs)
+    return buffer.getvalue()
+
+
 def save_figure_atomic(figure, path: Path, **kwargs: Any) -> None:
     """Save a matplotlib Figure as PNG through `write_atomic`."""
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", bbox_inches="tight", **kwargs)
-    write_atomic(path, buffer.getvalue())
+    write_atomic(path, figure_png(figure, bbox_inches="tight", **kwargs))
 
 
 def check_writable(directory: Path) -> None:

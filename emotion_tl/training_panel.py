@@ -10,7 +10,6 @@ settings, so runs never overwrite the notebook's own outputs or each other's.
 from __future__ import annotations
 
 import dataclasses
-import io
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 
 from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.data.files import list_categories
+from emotion_tl.storage import figure_png
 
 WIDGET_RUNS = "widget_runs"  # sub-folder of checkpoint_dir for runs started from the widgets
 IMAGE_CHOICES = (10, 20, 40, 80, 160)  # images per category offered, besides "all"
@@ -49,12 +49,6 @@ def run_name(cfg: Config, approach: str) -> str:
         f"{approach}_{'-'.join(cfg.categories)}_e{cfg.epochs}_b{cfg.batch_size}"
         f"_lr{cfg.learning_rate:.3g}_n{images}"
     )
-
-
-def figure_png(figure: Any) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80)
-    return buffer.getvalue()
 
 
 class TrainingPanel:
@@ -184,7 +178,7 @@ class TrainingPanel:
     def show_epoch(self, history: list[dict[str, float]]) -> None:
         from emotion_tl.figures.training import plot_history
 
-        self.curves.value = figure_png(plot_history(history, OUTPUT_PREFIX[self.approach]))
+        self.curves.value = figure_png(plot_history(history, OUTPUT_PREFIX[self.approach]), dpi=80)
         self.curves.layout.display = ""
         self.curve_updates += 1
         last = history[-1]
@@ -209,7 +203,7 @@ class TrainingPanel:
         else:
             matrix = pd.read_csv(result.outputs["confusion_csv"], index_col=0)
             title = f"test accuracy {result.test_acc:.3f}"
-            self.matrix.value = figure_png(plot_confusion_matrix(matrix, title))
+            self.matrix.value = figure_png(plot_confusion_matrix(matrix, title), dpi=80)
             self.matrix.layout.display = ""
             best = max(h["val_acc"] for h in result.history)
             self.status.value = f"Done: best validation accuracy {best:.3f}, {title}."
