@@ -1,8 +1,10 @@
 """Figures of training: loss and accuracy per epoch (a history: one dict per epoch with
-`epoch`, `train_loss`, `train_acc`, `val_loss`, `val_acc`)."""
+`epoch`, `train_loss`, `train_acc`, `val_loss`, `val_acc`), and a BatchNorm layer's running
+means."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
@@ -24,6 +26,15 @@ def plot_history(history: list[dict[str, float]], title: str = "") -> Figure:
         ax.grid(alpha=0.3)
         ax.legend()
     acc_ax.set_ylim(0, 1.02)
+    if title:
+        figure.suptitle(title)
+    return figure
+
+
+def plot_histories(histories: dict[str, list[dict[str, float]]], title: str = "") -> Figure:
+    """Several runs' loss and accuracy per epoch on shared axes, loss left, accuracy right."""
+    figure = Figure(figsize=(11, 4), layout="constrained")
+    draw_histories(*figure.subplots(1, 2), histories)
     if title:
         figure.suptitle(title)
     return figure
@@ -53,3 +64,26 @@ def draw_histories(
         ax.grid(alpha=0.3)
     acc_ax.set_ylim(0, 1.02)
     loss_ax.legend(fontsize=8)
+
+
+def plot_running_means(means: dict[str, np.ndarray], layer: str) -> Figure:
+    """One BatchNorm layer's running mean per channel, one marker per state (the first hollow
+    and large, so that a state which did not move shows as a dot inside its circle)."""
+    figure = Figure(figsize=(10, 3.6), layout="constrained")
+    ax = figure.subplots()
+    styles = [
+        {"marker": "o", "s": 70, "facecolors": "none", "linewidths": 1.2},
+        {"marker": "o", "s": 14},
+        {"marker": "x", "s": 22},
+    ]
+    colors = sns.color_palette("tab10")
+    for index, (name, values) in enumerate(means.items()):
+        style = styles[min(index, len(styles) - 1)]
+        key = "edgecolors" if style.get("facecolors") == "none" else "color"
+        ax.scatter(np.arange(len(values)), values, label=name, **{key: colors[index]}, **style)
+    ax.axhline(0, color="grey", linewidth=0.6)
+    ax.set_xlabel(f"channel of {layer}")
+    ax.set_ylabel("running mean")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return figure
