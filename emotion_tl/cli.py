@@ -26,6 +26,7 @@ EXAMPLES = """examples:
   python -m emotion_tl --categories angry sad --epochs 15
   python -m emotion_tl --epochs 1 --max_images_per_category 20 --no_pretrained   # smoke test
   python -m emotion_tl --approach frozen --epochs 20 --resume   # continue it after Ctrl-C
+  python -m emotion_tl --repeats 5        # 5 different splits: mean and interval per approach
   python -m emotion_tl compare                           # report from checkpoints/
   python -m emotion_tl predict --checkpoint checkpoints/finetuning_best.pt Images/neutral
   python -m emotion_tl weights                           # fetch the ImageNet weights once

@@ -104,6 +104,12 @@ class Config:
         "auto (sampler when the largest category has 1.5x the smallest's training images)",
         choices=("auto", "none", "weights", "sampler"),
     )
+    repeats: int = _option(
+        1,
+        "train each approach on this many different splits (seeds seed, seed+1, ...) and write "
+        "repeats.csv and a summary: each approach's mean and confidence interval (1: one split)",
+        minimum=1,
+    )
     resume: bool = _option(
         False, "continue the interrupted run in checkpoint_dir (same data, split and settings)"
     )

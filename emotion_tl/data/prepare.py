@@ -147,6 +147,16 @@ def prepare_data(cfg: Config) -> PreparedData:
     return PreparedData(list(cfg.categories), table, images, skipped, duplicates, framings, phashes)
 
 
+def resplit(data: PreparedData, cfg: Config) -> PreparedData:
+    """The same images split again by `cfg.seed`, under the same rules (people and copies never
+    straddle two splits), without reading any file but `metadata.csv` again."""
+    files, labels = list(data.table["file"]), list(data.table["label"])
+    identities = read_identities(Path(cfg.data_dir))
+    same_image = data.duplicates.within + data.duplicates.near
+    split = make_split(files, labels, identities, cfg, same_image)
+    return dataclasses.replace(data, table=data.table.assign(split=split))
+
+
 def make_face_finder(cfg: Config) -> FaceFinder | None:
     """The run's face finder (None when face_crop is off); detections are cached in
     `checkpoint_dir/.face_cache.json`."""

@@ -28,6 +28,7 @@ from emotion_tl.storage import (
 )
 from emotion_tl.training.approach import ApproachResult, train_approach
 from emotion_tl.training.outputs import make_output_paths
+from emotion_tl.training.repeats import make_time_estimate, run_repeats
 from emotion_tl.training.resume import catch_stop_signals, compare_configs
 
 logger = logging.getLogger("emotion_tl")
@@ -63,7 +64,7 @@ def prepare_run(cfg: Config) -> tuple[PreparedData, Pretrained]:
     """Everything before training: check the output folder, prepare and split data, load weights."""
     out_dir = Path(cfg.checkpoint_dir)
     check_writable(out_dir)
-    check_free_space(out_dir, estimate_output_bytes(len(cfg.approaches)))
+    check_free_space(out_dir, estimate_output_bytes(len(cfg.approaches)) * cfg.repeats)
     remove_stale_temporaries(out_dir)
     data = prepare_data(cfg)
     logger.info("%s", make_data_report(data, cfg.balance))
@@ -89,10 +90,21 @@ def run_experiment(cfg: Config) -> list[ApproachResult]:
     out_dir = Path(cfg.checkpoint_dir)
     results = []
     # Signals stop training gracefully only while it runs; elsewhere they act as usual.
+    if cfg.repeats > 1:
+        logger.info(
+            "Repeated splits: each approach trains on %d splits; frozen weights reuse the cached "
+            "features, fine-tuning trains %d times (an estimate follows its first epoch)",
+            cfg.repeats, cfg.repeats,
+        )  # fmt: skip
     with catch_stop_signals() as stop:
         for approach in cfg.approaches:
             done = load_result(cfg, approach, out_dir) if cfg.resume else None
-            results.append(done or train_approach(cfg, approach, data, pretrained, out_dir, stop))
+            hook = make_time_estimate(cfg, approach) if approach == "finetuning" else None
+            results.append(
+                done or train_approach(cfg, approach, data, pretrained, out_dir, stop, hook)
+            )
+        if cfg.repeats > 1:
+            run_repeats(cfg, data, pretrained, stop)
     if len(results) == 2:
         try:
             report = write_comparison_report(out_dir, data_dir=cfg.data_dir)

@@ -1,0 +1,153 @@
+"""Repeated splits (`--repeats K`): both approaches trained on K different splits of the same
+images, so that their comparison rests on more than one draw of the test images.
+
+Split 0 is the run's own (seed `seed`, outputs in checkpoint_dir as usual); split k is drawn with
+seed `seed + k` under the same rules and trained into `checkpoint_dir/repeats/seed_<seed+k>/`.
+The frozen approach reads the features cached in checkpoint_dir by split 0, so its extra splits
+cost seconds; fine-tuning trains K times, and the log estimates how long after its first epoch.
+A split already finished with the same settings is read back, not trained again, so an
+interrupted `--repeats` run continues where it stopped. Scores go to `repeats.csv`, the summary
+(evaluation/repeats.py) to `repeats_summary.csv` and `repeats.png`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from emotion_tl.config import OUTPUT_PREFIX, Config
+from emotion_tl.data.files import DataError
+from emotion_tl.data.prepare import PreparedData, resplit
+from emotion_tl.data.split import check_same_split, save_split
+from emotion_tl.evaluation.metrics import evaluate_predictions
+from emotion_tl.evaluation.predictions import read_predictions_table
+from emotion_tl.evaluation.repeats import (
+    REPEATS_FILE,
+    SUMMARY_FILE,
+    describe_repeats,
+    summarize_repeats,
+)
+from emotion_tl.figures.repeats import plot_repeats
+from emotion_tl.model.checkpoint import load_checkpoint
+from emotion_tl.model.weights import Pretrained
+from emotion_tl.storage import save_figure_atomic, write_atomic
+from emotion_tl.training.approach import train_approach
+from emotion_tl.training.outputs import make_output_paths
+from emotion_tl.training.resume import compare_configs
+
+logger = logging.getLogger("emotion_tl")
+
+REPEATS_DIR = "repeats"
+FIGURE_FILE = "repeats.png"
+
+
+def split_folder(cfg: Config, split: int) -> Path:
+    """Where split `split` (0: the run's own) keeps its outputs."""
+    root = Path(cfg.checkpoint_dir)
+    return root if split == 0 else root / REPEATS_DIR / f"seed_{cfg.seed + split}"
+
+
+def repeat_row(split: int, cfg: Config, approach: str, data: PreparedData) -> dict[str, object]:
+    """One approach's scores on one split, read back from the files its training wrote."""
+    paths = make_output_paths(split_folder(cfg, split), approach)
+    best = load_checkpoint(paths["best"])
+    history = pd.read_csv(paths["history_csv"])
+    predictions = pd.read_csv(paths["predictions_csv"], dtype=str, keep_default_na=False)
+    labels, probabilities = read_predictions_table(predictions, data.class_names)
+    scores = evaluate_predictions(labels, probabilities, data.class_names)
+    setup = float(best["metrics"].get("setup_seconds", 0.0))
+    return {
+        "split": split,
+        "seed": cfg.seed + split,
+        "approach": OUTPUT_PREFIX[approach],
+        "accuracy": scores.accuracy,
+        "balanced_accuracy": scores.balanced_accuracy,
+        "macro_f1": scores.macro_f1,
+        "best_epoch": int(best["epoch"]),
+        "seconds": round(setup + float(history["seconds"].sum()), 2),
+        "train_images": len(data.indices("train")),
+        "test_images": len(data.indices("test")),
+    }
+
+
+def is_finished(cfg: Config, approach: str, out_dir: Path) -> bool:
+    """True when `out_dir` holds this approach's finished run with these settings."""
+    paths = make_output_paths(out_dir, approach)
+    if paths["interrupted"].exists() or not all(
+        paths[kind].is_file() for kind in ("best", "final", "history_csv", "predictions_csv")
+    ):
+        return False
+    return not compare_configs(load_checkpoint(paths["final"])["config"], cfg.to_dict())
+
+
+def train_split(
+    cfg: Config, split: int, data: PreparedData, pretrained: Pretrained, stop: threading.Event
+) -> PreparedData:
+    """Split the images with seed `cfg.seed + split` and train each approach on it, unless a
+    finished run with the same split and settings is already there; the split's data."""
+    run = dataclasses.replace(cfg, seed=cfg.seed + split)  # checkpoint_dir (feature cache) stays
+    split_data = resplit(data, run)
+    out_dir = split_folder(cfg, split)
+    try:
+        check_same_split(split_data.table, out_dir)
+        same_split = True
+    except DataError:
+        same_split = False
+        save_split(split_data.table, out_dir)
+    for approach in cfg.approaches:
+        if same_split and is_finished(run, approach, out_dir):
+            logger.info(
+                "Split %d of %d: %s finished before; reading it back",
+                split + 1,
+                cfg.repeats,
+                approach,
+            )
+            continue
+        interrupted = make_output_paths(out_dir, approach)["interrupted"].exists()
+        resume = dataclasses.replace(run, resume=same_split and interrupted)
+        logger.info("Split %d of %d (seed %d): %s", split + 1, cfg.repeats, run.seed, approach)
+        train_approach(resume, approach, split_data, pretrained, out_dir, stop)
+    return split_data
+
+
+def run_repeats(
+    cfg: Config, data: PreparedData, pretrained: Pretrained, stop: threading.Event
+) -> pd.DataFrame:
+    """Splits 1 .. repeats-1 (split 0 is already trained), then repeats.csv, its summary and
+    figure; returns the summary."""
+    rows = [repeat_row(0, cfg, approach, data) for approach in cfg.approaches]
+    root = Path(cfg.checkpoint_dir)
+    for split in range(1, cfg.repeats):
+        split_data = train_split(cfg, split, data, pretrained, stop)
+        rows += [repeat_row(split, cfg, approach, split_data) for approach in cfg.approaches]
+        write_atomic(root / REPEATS_FILE, pd.DataFrame(rows).to_csv(index=False).encode())
+    table = pd.DataFrame(rows)
+    write_atomic(root / REPEATS_FILE, table.to_csv(index=False).encode())
+    summary = summarize_repeats(table)
+    write_atomic(root / SUMMARY_FILE, summary.to_csv(index=False).encode())
+    save_figure_atomic(plot_repeats(table, summary), root / FIGURE_FILE)
+    logger.info("%s", describe_repeats(summary))
+    return summary
+
+
+def make_time_estimate(cfg: Config, approach: str) -> Callable[[list[dict]], None] | None:
+    """With --repeats, an on_epoch hook that logs, after the first epoch of split 0, how long all
+    the splits of this approach will take."""
+    if cfg.repeats < 2:
+        return None
+
+    def estimate(history: list[dict]) -> None:
+        if len(history) == 1:
+            seconds = float(history[0]["seconds"]) * cfg.epochs * cfg.repeats
+            logger.info(
+                "%s: %.1f s per epoch, so %d splits of %d epochs take about %.0f min in all",
+                OUTPUT_PREFIX[approach], history[0]["seconds"], cfg.repeats, cfg.epochs,
+                seconds / 60,
+            )  # fmt: skip
+
+    return estimate
