@@ -27,6 +27,7 @@ EXAMPLES = """examples:
   python -m emotion_tl --epochs 1 --max_images_per_category 20 --no_pretrained   # smoke test
   python -m emotion_tl --approach frozen --epochs 20 --resume   # continue it after Ctrl-C
   python -m emotion_tl --repeats 5        # 5 different splits: mean and interval per approach
+  python -m emotion_tl lr-find --approach finetuning   # a suggested learning rate
   python -m emotion_tl compare                           # report from checkpoints/
   python -m emotion_tl predict --checkpoint checkpoints/finetuning_best.pt Images/neutral
   python -m emotion_tl weights                           # fetch the ImageNet weights once
@@ -101,6 +102,27 @@ def run_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_lr_find(args: argparse.Namespace) -> int:
+    """`lr-find`: the learning-rate range test per approach; its curve and suggestion."""
+    from emotion_tl.data.prepare import prepare_data
+    from emotion_tl.model.weights import load_backbone_weights
+    from emotion_tl.storage import check_writable
+    from emotion_tl.training.lr_find import describe_finding, find_learning_rate, write_lr_finding
+
+    cfg = config_from_args(args)
+    check_writable(Path(cfg.checkpoint_dir))
+    data = prepare_data(cfg)
+    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)
+    for approach in cfg.approaches:
+        finding = find_learning_rate(
+            cfg, approach, data, pretrained, steps=args.steps, start=args.start_lr, end=args.end_lr
+        )
+        paths = write_lr_finding(finding, Path(cfg.checkpoint_dir), approach)
+        print(describe_finding(finding, cfg, approach))
+        print("Wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 def run_demo_faces(args: argparse.Namespace) -> int:
     """`demo-faces`: render the synthetic demo set."""
     from emotion_tl.faces.cli import run
@@ -110,6 +132,13 @@ def run_demo_faces(args: argparse.Namespace) -> int:
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
+
+
+def add_lr_find_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+    parser.add_argument("--steps", type=int, default=100, help="training steps, one rate each")
+    parser.add_argument("--start_lr", type=float, default=1e-7, help="the first rate tried")
+    parser.add_argument("--end_lr", type=float, default=10.0, help="the last rate tried")
 
 
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
@@ -176,6 +205,13 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
         "changed); write audit.csv/.md/.png to checkpoint_dir",
         add_train_arguments,
         run_audit,
+    ),
+    "lr-find": (
+        "the learning-rate finder: training steps at exponentially rising rates, the loss "
+        "curve and a suggested rate (lr_find_*.csv/.png in checkpoint_dir; no checkpoint "
+        "changes)",
+        add_lr_find_arguments,
+        run_lr_find,
     ),
     "weights": (
         "fetch (or convert) the ImageNet ResNet50 weights once and say where they came from",

@@ -87,3 +87,24 @@ def plot_running_means(means: dict[str, np.ndarray], layer: str) -> Figure:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return figure
+
+
+def plot_lr_finding(table: pd.DataFrame, suggestion: float | None, title: str = "") -> Figure:
+    """The learning-rate finder's loss against the rate (log scale): raw steps faint, smoothed
+    bold, the suggested rate marked."""
+    figure = Figure(figsize=(7, 4), layout="constrained")
+    ax = figure.subplots()
+    ax.plot(table["rate"], table["loss"], color="grey", alpha=0.35, label="loss per step")
+    ax.plot(table["rate"], table["smoothed"], color="C0", label="smoothed")
+    if suggestion is not None:
+        ax.axvline(suggestion, color="C3", linestyle="--", label=f"suggested: {suggestion:.2g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    top = float(np.nanpercentile(table["smoothed"], 95)) * 1.5
+    ax.set_ylim(max(0.0, float(table["loss"].min()) * 0.8), max(top, 1e-3))
+    ax.grid(alpha=0.3, which="both")
+    ax.legend()
+    if title:
+        ax.set_title(title)
+    return figure

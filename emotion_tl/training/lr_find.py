@@ -1,0 +1,180 @@
+"""The learning-rate finder (Leslie Smith's range test, as fastai's `lr_find` runs it).
+
+Training steps run with a rate that rises exponentially from `start` to `end`, one rate per
+step, on the approach's own model, loss, optimizer (Adam) and parameter groups, and the loss of
+each step is recorded. The curve is smoothed with a bias-corrected exponential moving average
+(weight 0.98, as fastai), and the test stops early once the smoothed loss passes four times its
+lowest value: the rate has become destructive. Afterwards the weights, BatchNorm statistics and
+optimizer are put back exactly as they were.
+
+The suggestion rule: the rate where the smoothed loss falls fastest per tenfold increase of the
+rate (the steepest downward slope against log10(rate)), looking only before the lowest point of
+the curve and skipping the first `SKIP_START` steps, where the average has not settled. It is a
+rate at which training makes quick progress without yet being unstable; a rate near the lowest
+point is already too high, since the loss turns up right after it.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from torch import nn
+from torch.utils.data import DataLoader
+
+from emotion_tl.config import FINETUNING_LR_DIVISOR, OUTPUT_PREFIX, Config
+from emotion_tl.data.prepare import PreparedData
+from emotion_tl.device import resolve_device, resolve_precision
+from emotion_tl.figures.training import plot_lr_finding
+from emotion_tl.model.resnet import set_train_mode
+from emotion_tl.model.weights import Pretrained
+from emotion_tl.storage import save_figure_atomic, write_atomic
+from emotion_tl.training.loop import TrainStep, make_train_step
+
+SMOOTHING = 0.98
+DIVERGE = 4.0  # stop once the smoothed loss exceeds this many times its minimum
+SKIP_START = 5
+
+
+@dataclass
+class LrFinding:
+    """A range test's result: rate, raw and smoothed loss per step, and the suggested rate."""
+
+    rates: np.ndarray
+    losses: np.ndarray
+    smoothed: np.ndarray
+    suggestion: float | None  # None: the loss never fell (see `suggest_rate`)
+
+    def table(self) -> pd.DataFrame:
+        return pd.DataFrame({"rate": self.rates, "loss": self.losses, "smoothed": self.smoothed})
+
+
+def smooth(losses: np.ndarray, beta: float = SMOOTHING) -> np.ndarray:
+    """Bias-corrected exponential moving average of `losses`."""
+    average, out = 0.0, []
+    for index, loss in enumerate(losses, start=1):
+        average = beta * average + (1 - beta) * float(loss)
+        out.append(average / (1 - beta**index))
+    return np.asarray(out)
+
+
+def suggest_rate(rates: np.ndarray, smoothed: np.ndarray) -> float | None:
+    """The rate of steepest descent of `smoothed` against log10(rate), before its minimum."""
+    lowest = int(np.argmin(smoothed))
+    if lowest <= SKIP_START + 1:
+        return None  # no falling stretch to speak of
+    slopes = np.gradient(smoothed[: lowest + 1], np.log10(rates[: lowest + 1]))
+    steepest = SKIP_START + int(np.argmin(slopes[SKIP_START:]))
+    return float(rates[steepest]) if slopes[steepest] < 0 else None
+
+
+def exponential_rates(start: float, end: float, steps: int) -> np.ndarray:
+    """`steps` rates from `start` to `end`, evenly spaced on a log scale."""
+    if not 0 < start < end or steps < 2:
+        raise ValueError(
+            f"the range test needs 0 < start < end and at least 2 steps; got start={start}, "
+            f"end={end}, steps={steps}."
+        )
+    return np.geomspace(start, end, steps)
+
+
+def forever(loader: DataLoader) -> Iterator:
+    """The loader's batches, pass after pass (each pass draws new augmentations and order)."""
+    if len(loader) == 0:
+        raise ValueError("the range test needs at least one training batch; add images.")
+    while True:
+        yield from loader
+
+
+def range_test(
+    model: nn.Module, loader: DataLoader, step: TrainStep, rates: np.ndarray
+) -> LrFinding:
+    """One training step per rate in `rates` (the head's rate; other groups keep their ratio to
+    it), cycling through `loader`; `model` and `step.optimizer` are restored afterwards."""
+    weights = copy.deepcopy(model.state_dict())
+    optimizer_state = copy.deepcopy(step.optimizer.state_dict())
+    groups = step.optimizer.param_groups
+    head_lr = next(g["lr"] for g in groups if g.get("name") == "head")
+    ratios = [g["lr"] / head_lr for g in groups]
+    losses: list[float] = []
+    try:
+        set_train_mode(model, step.approach)
+        for rate, (images, labels) in zip(rates, forever(loader), strict=False):
+            for group, ratio in zip(groups, ratios, strict=True):
+                group["lr"] = float(rate) * ratio
+            loss, _ = step(model, images, labels)
+            losses.append(loss)
+            smoothed = smooth(np.asarray(losses))
+            if not np.isfinite(loss) or smoothed[-1] > DIVERGE * smoothed.min():
+                break
+    finally:
+        model.load_state_dict(weights)
+        step.optimizer.load_state_dict(optimizer_state)
+    tried = np.asarray(rates[: len(losses)], dtype=float)
+    values = np.asarray(losses, dtype=float)
+    smoothed = smooth(values)
+    return LrFinding(tried, values, smoothed, suggest_rate(tried, smoothed))
+
+
+def find_learning_rate(
+    cfg: Config,
+    approach: str,
+    data: PreparedData,
+    pretrained: Pretrained,
+    *,
+    steps: int = 100,
+    start: float = 1e-7,
+    end: float = 10.0,
+) -> LrFinding:
+    """The range test on `approach`'s model as `train_approach` would build and train it (the
+    frozen approach on cached features when `cfg.feature_cache`); nothing is saved."""
+    from emotion_tl.training.approach import build_training, choose_class_weights
+
+    device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
+    model, net, loaders = build_training(cfg, approach, data, pretrained, device, precision)
+    backbone_lr, head_lr = cfg.lr_for(approach)
+    step = make_train_step(
+        net, approach, backbone_lr=backbone_lr, head_lr=head_lr, device=device,
+        precision=precision, class_weights=choose_class_weights(cfg, data, net is not model),
+    )  # fmt: skip
+    return range_test(net, loaders["train"], step, exponential_rates(start, end, steps))
+
+
+def write_lr_finding(finding: LrFinding, out_dir: Path, approach: str) -> dict[str, Path]:
+    """`lr_find_<prefix>.csv` and `.png` in `out_dir`: the curve and the suggestion."""
+    prefix = OUTPUT_PREFIX[approach]
+    paths = {kind: Path(out_dir) / f"lr_find_{prefix}.{kind}" for kind in ("csv", "png")}
+    write_atomic(paths["csv"], finding.table().to_csv(index=False).encode())
+    figure = plot_lr_finding(finding.table(), finding.suggestion, f"{prefix}: learning-rate finder")
+    save_figure_atomic(figure, paths["png"])
+    return paths
+
+
+def describe_finding(finding: LrFinding, cfg: Config, approach: str) -> str:
+    """The suggestion in words, with the --learning_rate that would give it."""
+    tried = f"{finding.rates[0]:.0e} to {finding.rates[-1]:.1e} in {len(finding.rates)} steps"
+    if finding.suggestion is None:
+        return (
+            f"{OUTPUT_PREFIX[approach]}: the smoothed loss did not fall over the rates tried "
+            f"({tried}), so there is no suggestion. Try more steps (--steps) or a wider range "
+            "(--start_lr, --end_lr)."
+        )
+    rate = finding.suggestion
+    backbone_lr, head_lr = cfg.lr_for(approach)
+    if approach == "frozen":
+        layers, options = "the new final layer", f"--learning_rate {rate:.2g}"
+    else:  # fine-tuning trains at learning_rate / 10; the sweep kept backbone/head's ratio
+        layers = "every layer" if cfg.finetuning_head_lr is None else "the new final layer"
+        options = f"--learning_rate {rate * backbone_lr / head_lr * FINETUNING_LR_DIVISOR:.2g}"
+        if cfg.finetuning_head_lr is not None:
+            options += f" --finetuning_head_lr {rate:.2g}"
+    return (
+        f"{OUTPUT_PREFIX[approach]}: suggested rate for {layers}: {rate:.2g} (the steepest fall "
+        f"of the smoothed loss; rates tried: {tried}). This run's settings train it at "
+        f"{head_lr:.2g}; to use the suggestion, pass {options}."
+    )
