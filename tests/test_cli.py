@@ -136,16 +136,19 @@ def test_help_lists_every_command_and_train_is_the_default(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    for command in ("train", "compare", "predict", "audit", "weights", "demo-faces"):
+    commands = {"train", "compare", "predict", "audit", "lr-find", "weights", "demo-faces"}
+    for command in commands:
         assert command in text
-    assert set(COMMANDS) == {"train", "compare", "predict", "audit", "weights", "demo-faces"}
+    assert set(COMMANDS) == commands
     # With no command, the options are training's: the seed's plain form keeps working.
     with pytest.raises(SystemExit) as exit_info:
         main(["--epochs", "x"])
     assert "argument --epochs: invalid int value" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", ["train", "compare", "predict", "weights", "demo-faces"])
+@pytest.mark.parametrize(
+    "command", ["train", "compare", "predict", "lr-find", "weights", "demo-faces"]
+)
 def test_each_command_has_its_own_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main([command, "--help"])
