@@ -7,7 +7,7 @@ import difflib
 from typing import Any
 
 from emotion_tl.config import Config, config_from_dict
-from emotion_tl.training_panel import Train, TrainingPanel, train_live
+from emotion_tl.training_panel import Find, Train, TrainingPanel, find_live, train_live
 
 # Types a papermill parameter can have (papermill writes plain Python literals).
 LITERAL_TYPES = (type(None), bool, int, float, str, list, tuple, dict)
@@ -81,13 +81,16 @@ def config_from_parameters(namespace: dict[str, Any], **fixed: Any) -> Config:
     return cfg
 
 
-def make_training_widgets(cfg: Config, approach: str, train: Train = train_live) -> TrainingPanel:
+def make_training_widgets(
+    cfg: Config, approach: str, train: Train = train_live, find: Find = find_live
+) -> TrainingPanel:
     """The training widget for `approach` (emotion_tl.training_panel): sliders and lists for
-    epochs, categories, images per category, batch size and learning rate; Train, Stop and
-    Resume; curves redrawn after every epoch; a table of the runs so far.
+    epochs, categories, images per category, batch size and learning rate; the learning-rate
+    finder with a button that takes its suggestion; Train, Stop and Resume; curves redrawn after
+    every epoch; a table of the runs so far.
 
     Nothing trains until Train is clicked, so the cell displays but does nothing when the
     notebook runs headless (papermill, nbval). A click trains into its own folder under
     `checkpoint_dir/widget_runs/`, leaving the notebook's own outputs alone.
     """
-    return TrainingPanel(cfg, approach, train)
+    return TrainingPanel(cfg, approach, train, find)

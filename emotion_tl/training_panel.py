@@ -24,9 +24,13 @@ from emotion_tl.storage import figure_png
 WIDGET_RUNS = "widget_runs"  # sub-folder of checkpoint_dir for runs started from the widgets
 IMAGE_CHOICES = (10, 20, 40, 80, 160)  # images per category offered, besides "all"
 
+FINDER_STEPS = 100  # training steps of the learning-rate finder (it stops early on divergence)
+
 # train(cfg, approach, on_epoch=callback(history so far), stop=threading.Event) -> result with
 # .history, .test_acc and .outputs["confusion_csv"]
 Train = Callable[..., Any]
+# find(cfg, approach) -> (LrFinding, {"csv": path, "png": path})
+Find = Callable[[Config, str], tuple[Any, dict[str, Path]]]
 
 
 def train_live(
@@ -42,6 +46,20 @@ def train_live(
     )
 
 
+def find_live(cfg: Config, approach: str) -> tuple[Any, dict[str, Path]]:
+    """Run the learning-rate finder with the widget's settings; write its curve to the run's
+    folder (no checkpoint, no split.csv)."""
+    from emotion_tl.data.prepare import prepare_data
+    from emotion_tl.model.weights import load_backbone_weights
+    from emotion_tl.training.lr_find import find_learning_rate, write_lr_finding
+
+    Path(cfg.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+    data = prepare_data(cfg)
+    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)
+    finding = find_learning_rate(cfg, approach, data, pretrained, steps=FINDER_STEPS)
+    return finding, write_lr_finding(finding, Path(cfg.checkpoint_dir), approach)
+
+
 def run_name(cfg: Config, approach: str) -> str:
     """A folder name that says the settings a widget run was trained with."""
     images = cfg.max_images_per_category or "all"
@@ -54,10 +72,13 @@ def run_name(cfg: Config, approach: str) -> str:
 class TrainingPanel:
     """The widget: `panel.widget` is what the notebook displays."""
 
-    def __init__(self, cfg: Config, approach: str, train: Train = train_live) -> None:
+    def __init__(
+        self, cfg: Config, approach: str, train: Train = train_live, find: Find = find_live
+    ) -> None:
         import ipywidgets as widgets
 
-        self.cfg, self.approach, self.train = cfg, approach, train
+        self.cfg, self.approach, self.train, self.find = cfg, approach, train, find
+        self.suggested: float | None = None  # the learning rate the finder's suggestion needs
         self.runs: list[dict[str, Any]] = []  # one row per widget run, shown as a table
         self.curve_updates = 0  # how many times the live curves were redrawn
         self.thread: threading.Thread | None = None
@@ -101,6 +122,15 @@ class TrainingPanel:
         self.train_button.on_click(lambda _: self.start(resume=False))
         self.stop_button.on_click(lambda _: self.request_stop())
         self.resume_button.on_click(lambda _: self.start(resume=True))
+        self.find_button = widgets.Button(
+            description="Find learning rate", layout={"width": "auto"}
+        )
+        self.use_button = widgets.Button(
+            description="Use suggested rate", disabled=True, layout={"width": "auto"}
+        )
+        self.find_button.on_click(lambda _: self.start_find())
+        self.use_button.on_click(lambda _: self.use_suggestion())
+        self.finder = widgets.Image(format="png", layout={"display": "none"})
         self.status = widgets.HTML("Nothing trained yet: choose settings and click Train.")
         # Hidden until there is a picture: an empty image shows as a broken one.
         self.curves = widgets.Image(format="png", layout={"display": "none"})
@@ -108,10 +138,11 @@ class TrainingPanel:
         self.table = widgets.HTML()
         hint = widgets.HTML("Ctrl/Shift-click to choose several categories.")
         buttons = widgets.HBox([self.train_button, self.stop_button, self.resume_button])
+        finder = widgets.HBox([self.find_button, self.use_button])
         self.widget = widgets.VBox(
             [self.epochs, self.categories, hint, self.images, self.batch_size,
-             self.learning_rate, self.rate_used, buttons, self.status, self.curves,
-             self.matrix, self.table]
+             self.learning_rate, self.rate_used, finder, buttons, self.status, self.finder,
+             self.curves, self.matrix, self.table]
         )  # fmt: skip
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
@@ -145,7 +176,8 @@ class TrainingPanel:
         return dataclasses.replace(chosen, checkpoint_dir=str(folder))
 
     def set_running(self, running: bool) -> None:
-        self.train_button.disabled = running
+        self.train_button.disabled = self.find_button.disabled = running
+        self.use_button.disabled = running or self.suggested is None
         self.stop_button.disabled = not running
         self.resume_button.disabled = running or self.stopped_cfg is None
 
@@ -169,6 +201,49 @@ class TrainingPanel:
         self.status.value = f"{'Resuming' if resume else 'Training'} into {cfg.checkpoint_dir} ..."
         self.thread = threading.Thread(target=self.work, args=(cfg,), daemon=True)
         self.thread.start()
+
+    def start_find(self) -> None:
+        """Run the learning-rate finder on the chosen settings in a background thread."""
+        if self.thread is not None and self.thread.is_alive():
+            return
+        try:
+            cfg = self.chosen_config()
+        except ValueError as error:
+            self.status.value = f"<b>Cannot run the finder:</b> {error}"
+            return
+        self.set_running(True)
+        self.stop_button.disabled = True  # the finder is short; it has no interrupted state
+        self.status.value = (
+            f"Finding a learning rate: up to {FINDER_STEPS} training steps at rising rates ..."
+        )
+        self.thread = threading.Thread(target=self.find_work, args=(cfg,), daemon=True)
+        self.thread.start()
+
+    def find_work(self, cfg: Config) -> None:
+        """The thread: the finder's curve, its suggestion in words, and the Use button."""
+        from emotion_tl.training.lr_find import describe_finding, learning_rate_for
+
+        try:
+            finding, paths = self.find(cfg, self.approach)
+        except Exception as error:  # shown to the learner rather than lost in the thread
+            self.status.value = f"<b>The finder failed:</b> {type(error).__name__}: {error}"
+        else:
+            self.finder.value = paths["png"].read_bytes()
+            self.finder.layout.display = ""
+            words = describe_finding(finding, cfg, self.approach)
+            self.suggested = None
+            if finding.suggestion is not None:
+                slider = self.learning_rate
+                wanted = learning_rate_for(finding.suggestion, cfg, self.approach)
+                self.suggested = min(max(wanted, 10.0**slider.min), 10.0**slider.max)
+                words += f" <b>Use suggested rate</b> sets the slider to {self.suggested:.2g}."
+            self.status.value = words
+        finally:
+            self.set_running(False)
+
+    def use_suggestion(self) -> None:
+        if self.suggested is not None:
+            self.learning_rate.value = self.suggested
 
     def request_stop(self) -> None:
         if self.stop_event is not None:

@@ -6,6 +6,7 @@ import dataclasses
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from emotion_tl.config import Config
@@ -16,6 +17,7 @@ from emotion_tl.notebook import (
     config_from_parameters,
     make_training_widgets,
 )
+from emotion_tl.training.lr_find import LrFinding
 from emotion_tl.training.outputs import make_output_paths
 from emotion_tl.training_panel import WIDGET_RUNS, run_name, train_live
 
@@ -165,3 +167,42 @@ def test_live_curves_stop_and_resume(tiny_config):
     assert 0 <= accuracy <= 1 and f"<td>{accuracy}</td>" in panel.table.value
     assert panel.matrix.value[:4] == b"\x89PNG"
     assert panel.resume_button.disabled  # nothing left to resume
+
+
+def test_finder_button_shows_the_curve_and_the_suggestion_can_be_taken(tiny_config, tmp_path):
+    """A stand-in finder: the panel shows its picture and words, and Use sets the slider to the
+    learning rate under which fine-tuning trains at the suggested rate (ten times it)."""
+    picture = tmp_path / "curve.png"
+    picture.write_bytes(b"\x89PNG fake")
+    calls: list = []
+
+    def find(cfg, approach):
+        calls.append((cfg, approach))
+        rates = np.geomspace(1e-6, 1e-2, 10)
+        return LrFinding(rates, np.ones(10), np.ones(10), 3e-5), {"png": picture}
+
+    panel = make_training_widgets(tiny_config, "finetuning", train=recording([]), find=find)
+    panel.find_button._panel = panel
+    assert panel.use_button.disabled  # nothing suggested yet
+    panel.images.value = 20
+    click_and_wait(panel.find_button)
+    ((cfg, approach),) = calls
+    assert approach == "finetuning" and cfg.max_images_per_category == 20
+    assert WIDGET_RUNS in cfg.checkpoint_dir  # the run's own folder, never the notebook's
+    assert panel.finder.value == b"\x89PNG fake" and panel.finder.layout.display == ""
+    assert "suggested rate for every layer: 3e-05" in panel.status.value
+    assert not panel.use_button.disabled and not panel.train_button.disabled
+    panel.use_button.click()
+    assert panel.learning_rate.value == pytest.approx(3e-4, rel=0.05)
+    assert "every layer 3e-05" in panel.rate_used.value
+
+
+def test_finder_button_runs_the_real_finder_into_the_run_folder(tiny_config):
+    panel = make_training_widgets(tiny_config, "frozen", train=recording([]))
+    panel.find_button._panel = panel
+    click_and_wait(panel.find_button)
+    folder = Path(panel.chosen_config().checkpoint_dir)
+    assert (folder / "lr_find_frozen_weights.csv").is_file()
+    assert panel.finder.value[:4] == b"\x89PNG"
+    assert "frozen_weights: " in panel.status.value
+    assert not list(folder.glob("*.pt")) and not (folder / "split.csv").exists()

@@ -155,6 +155,15 @@ def write_lr_finding(finding: LrFinding, out_dir: Path, approach: str) -> dict[s
     return paths
 
 
+def learning_rate_for(rate: float, cfg: Config, approach: str) -> float:
+    """The `learning_rate` setting under which `approach`'s new final layer trains at `rate`
+    (fine-tuning trains at learning_rate / 10, its backbone in proportion)."""
+    if approach == "frozen":
+        return rate
+    backbone_lr, head_lr = cfg.lr_for(approach)
+    return rate * backbone_lr / head_lr * FINETUNING_LR_DIVISOR
+
+
 def describe_finding(finding: LrFinding, cfg: Config, approach: str) -> str:
     """The suggestion in words, with the --learning_rate that would give it."""
     tried = f"{finding.rates[0]:.0e} to {finding.rates[-1]:.1e} in {len(finding.rates)} steps"
@@ -165,14 +174,13 @@ def describe_finding(finding: LrFinding, cfg: Config, approach: str) -> str:
             "(--start_lr, --end_lr)."
         )
     rate = finding.suggestion
-    backbone_lr, head_lr = cfg.lr_for(approach)
-    if approach == "frozen":
-        layers, options = "the new final layer", f"--learning_rate {rate:.2g}"
-    else:  # fine-tuning trains at learning_rate / 10; the sweep kept backbone/head's ratio
-        layers = "every layer" if cfg.finetuning_head_lr is None else "the new final layer"
-        options = f"--learning_rate {rate * backbone_lr / head_lr * FINETUNING_LR_DIVISOR:.2g}"
-        if cfg.finetuning_head_lr is not None:
-            options += f" --finetuning_head_lr {rate:.2g}"
+    head_lr = cfg.lr_for(approach)[1]
+    options = f"--learning_rate {learning_rate_for(rate, cfg, approach):.2g}"
+    layers = "the new final layer"
+    if approach == "finetuning" and cfg.finetuning_head_lr is None:
+        layers = "every layer"
+    elif approach == "finetuning":
+        options += f" --finetuning_head_lr {rate:.2g}"
     return (
         f"{OUTPUT_PREFIX[approach]}: suggested rate for {layers}: {rate:.2g} (the steepest fall "
         f"of the smoothed loss; rates tried: {tried}). This run's settings train it at "
