@@ -9,7 +9,7 @@ endif
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup weights demo test lint benchmark notebooks notebooks-clean lab clean
+.PHONY: setup weights demo test lint benchmark notebooks sweep notebooks-clean lab clean
 
 ## setup: create .venv and install the package with its dev and notebook extras
 setup: $(STAMP)
@@ -49,6 +49,12 @@ notebooks: weights
 		$(PY) -m papermill notebooks/$$nb.ipynb notebooks/output/$$nb.ipynb \
 			--cwd notebooks -k python3 $(if $(PARAMS),-f $(PARAMS)) || exit 1; \
 	done
+
+## sweep: run a notebook over a parameter grid with papermill (SWEEP=file.yaml; default the
+##        example notebooks/sweep.yaml); finished runs are skipped; sweep.csv and sweep.png
+SWEEP ?= notebooks/sweep.yaml
+sweep: weights
+	$(PY) -m emotion_tl sweep $(SWEEP)
 
 ## notebooks-clean: normalise the committed notebooks; 01 keeps the outputs of the last
 ##                  `make notebooks` (run it first, with the default parameters)

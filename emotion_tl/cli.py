@@ -28,6 +28,7 @@ EXAMPLES = """examples:
   python -m emotion_tl --approach frozen --epochs 20 --resume   # continue it after Ctrl-C
   python -m emotion_tl --repeats 5        # 5 different splits: mean and interval per approach
   python -m emotion_tl lr-find --approach finetuning   # a suggested learning rate
+  python -m emotion_tl sweep notebooks/sweep.yaml      # notebook 02 over a grid (papermill)
   python -m emotion_tl compare                           # report from checkpoints/
   python -m emotion_tl predict --checkpoint checkpoints/finetuning_best.pt Images/neutral
   python -m emotion_tl weights                           # fetch the ImageNet weights once
@@ -123,6 +124,20 @@ def run_lr_find(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_sweep_file(args: argparse.Namespace) -> int:
+    """`sweep`: a notebook over a parameter grid with papermill; sweep.csv and sweep.png."""
+    from emotion_tl.sweep import run_sweep
+
+    result = run_sweep(args.sweep_file)
+    counts = result["counts"]
+    print(f"Runs: {counts['done']} run now, {counts['skipped']} already done, "
+          f"{counts['failed']} failed")  # fmt: skip
+    if not result["table"].empty:
+        print(result["table"].drop(columns="folder").to_string(index=False))
+        print("Wrote " + ", ".join(str(result[k]) for k in ("csv", "png") if k in result))
+    return 1 if counts["failed"] else 0
+
+
 def run_demo_faces(args: argparse.Namespace) -> int:
     """`demo-faces`: render the synthetic demo set."""
     from emotion_tl.faces.cli import run
@@ -139,6 +154,16 @@ def add_lr_find_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=100, help="training steps, one rate each")
     parser.add_argument("--start_lr", type=float, default=1e-7, help="the first rate tried")
     parser.add_argument("--end_lr", type=float, default=10.0, help="the last rate tried")
+
+
+def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "sweep_file",
+        nargs="?",
+        default="notebooks/sweep.yaml",
+        help="the sweep's YAML file: notebook, grid, shared parameters, output (default: "
+        "%(default)s, an example)",
+    )
 
 
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
@@ -212,6 +237,12 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
         "changes)",
         add_lr_find_arguments,
         run_lr_find,
+    ),
+    "sweep": (
+        "run notebook 02 or 03 with papermill for every cell of a parameter grid (a YAML "
+        "file), skipping finished cells; gather sweep.csv and the sweep.png heatmap",
+        add_sweep_arguments,
+        run_sweep_file,
     ),
     "weights": (
         "fetch (or convert) the ImageNet ResNet50 weights once and say where they came from",

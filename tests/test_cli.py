@@ -136,7 +136,7 @@ def test_help_lists_every_command_and_train_is_the_default(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    commands = {"train", "compare", "predict", "audit", "lr-find", "weights", "demo-faces"}
+    commands = {"train", "compare", "predict", "audit", "lr-find", "sweep", "weights", "demo-faces"}
     for command in commands:
         assert command in text
     assert set(COMMANDS) == commands
@@ -147,7 +147,7 @@ def test_help_lists_every_command_and_train_is_the_default(capsys):
 
 
 @pytest.mark.parametrize(
-    "command", ["train", "compare", "predict", "lr-find", "weights", "demo-faces"]
+    "command", ["train", "compare", "predict", "lr-find", "sweep", "weights", "demo-faces"]
 )
 def test_each_command_has_its_own_help(command, capsys):
     with pytest.raises(SystemExit) as exit_info:

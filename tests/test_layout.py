@@ -27,6 +27,7 @@ TOP = {
     "cleaner",
     "training_panel",
     "photo_widget",
+    "sweep",
     "__main__",
     "weights",
     "demo_faces",
