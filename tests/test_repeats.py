@@ -21,6 +21,7 @@ from emotion_tl.evaluation.repeats import (
     describe_repeats,
     summarize_repeats,
 )
+from emotion_tl.figures.repeats import plot_repeats
 from emotion_tl.training.repeats import FIGURE_FILE, REPEATS_DIR
 from emotion_tl.training.run import run_experiment
 
@@ -104,3 +105,17 @@ def test_repeats_train_each_split_once_and_gather_the_scores(tiny_config, caplog
     assert caplog.text.count("finished before; reading it back") == 4
     assert stamps == {p: p.stat().st_mtime_ns for p in stamps}  # nothing trained again
     pd.testing.assert_frame_equal(pd.read_csv(root / REPEATS_FILE), table)
+
+
+def test_one_approach_has_intervals_but_no_difference():
+    table = pd.DataFrame(
+        {"split": [0, 1, 2], "approach": "frozen_weights", "accuracy": [0.7, 0.8, 0.75],
+         "balanced_accuracy": [0.7, 0.8, 0.75], "macro_f1": [0.7, 0.8, 0.75],
+         "train_images": 100, "test_images": 20}
+    )  # fmt: skip
+    summary = summarize_repeats(table)
+    assert set(summary["approach"]) == {"frozen_weights"}
+    text = describe_repeats(summary)
+    assert "frozen_weights: 0.750" in text and "minus" not in text
+    figure = plot_repeats(table, summary)
+    assert len(figure.axes) == 2
