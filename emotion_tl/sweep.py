@@ -37,6 +37,7 @@ from emotion_tl.config import APPROACHES, OUTPUT_PREFIX, Config
 from emotion_tl.figures.sweep import plot_sweep
 from emotion_tl.model.checkpoint import load_checkpoint
 from emotion_tl.storage import save_figure_atomic, write_atomic
+from emotion_tl.training.outputs import make_output_paths
 
 logger = logging.getLogger("emotion_tl")
 
@@ -151,16 +152,17 @@ def gather(sweep: Sweep) -> pd.DataFrame:
         if not (folder / DONE_FILE).is_file():
             continue
         for approach in APPROACHES:
-            best = folder / "checkpoints" / f"{OUTPUT_PREFIX[approach]}_best.pt"
-            if best.is_file():
-                checkpoint = load_checkpoint(best)
+            paths = make_output_paths(folder / "checkpoints", approach)
+            if paths["best"].is_file() and paths["history_csv"].is_file():
+                checkpoint = load_checkpoint(paths["best"])
                 metrics = checkpoint["metrics"]
+                epochs = pd.read_csv(paths["history_csv"])["seconds"].sum()
                 rows.append(cell | {
                     "approach": OUTPUT_PREFIX[approach],
                     "best_epoch": int(checkpoint["epoch"]),
                     "best_val_acc": metrics["val_acc"],
                     "test_acc": metrics["test_acc"],
-                    "training_seconds": metrics.get("training_seconds", float("nan")),
+                    "seconds": round(metrics.get("setup_seconds", 0.0) + epochs, 2),
                     "folder": folder.name,
                 })  # fmt: skip
     return pd.DataFrame(rows)

@@ -65,6 +65,7 @@ def test_sweep_runs_each_cell_once_and_gathers_the_runs(tmp_path, image_dir):
     assert list(table["learning_rate"]) == [0.001, 0.01] and set(table["epochs"]) == {1}
     assert set(table["approach"]) == {"frozen_weights"}
     assert table["best_val_acc"].between(0, 1).all() and table["test_acc"].between(0, 1).all()
+    assert (table["seconds"] > 0).all()
     assert (tmp_path / "out" / "sweep.png").stat().st_size > 0
     folders = [tmp_path / "out" / name for name in table["folder"]]
     for folder in folders:
