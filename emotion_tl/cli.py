@@ -138,6 +138,17 @@ def run_sweep_file(args: argparse.Namespace) -> int:
     return 1 if counts["failed"] else 0
 
 
+def run_import_csv(args: argparse.Namespace) -> int:
+    """`import-csv`: a FER2013-style CSV file into data_dir/<expression>/ PNG files."""
+    from emotion_tl.data.import_csv import import_csv
+
+    report = import_csv(args.csv_file, args.out)
+    print(report.summary())
+    print(f"Wrote {args.out}/; train on two of its folders with, for example:")
+    print(f"  python -m emotion_tl --data_dir {args.out} --categories happy sad")
+    return 0
+
+
 def run_demo_faces(args: argparse.Namespace) -> int:
     """`demo-faces`: render the synthetic demo set."""
     from emotion_tl.faces.cli import run
@@ -164,6 +175,11 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
         help="the sweep's YAML file: notebook, grid, shared parameters, output (default: "
         "%(default)s, an example)",
     )
+
+
+def add_import_csv_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("csv_file", help="a CSV with emotion, pixels and optionally Usage columns")
+    parser.add_argument("--out", required=True, help="the folder to write <expression>/ into")
 
 
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
@@ -243,6 +259,12 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
         "file), skipping finished cells; gather sweep.csv and the sweep.png heatmap",
         add_sweep_arguments,
         run_sweep_file,
+    ),
+    "import-csv": (
+        "turn a FER2013-style CSV (emotion index, 48x48 pixel string, Usage) into "
+        "OUT/<expression>/*.png and OUT/metadata.csv; bad rows are reported and skipped",
+        add_import_csv_arguments,
+        run_import_csv,
     ),
     "weights": (
         "fetch (or convert) the ImageNet ResNet50 weights once and say where they came from",
