@@ -10,9 +10,20 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
-from emotion_tl.config import add_config_arguments, config_from_args
+from emotion_tl.commands import (
+    run_audit,
+    run_compare,
+    run_demo_faces,
+    run_export,
+    run_import_csv,
+    run_lr_find,
+    run_predict,
+    run_sweep_file,
+    run_train,
+    run_weights,
+)
+from emotion_tl.config import add_config_arguments
 from emotion_tl.data.face_model import FaceModelError
 from emotion_tl.data.files import DataError
 from emotion_tl.model.checkpoint import CheckpointError
@@ -31,129 +42,9 @@ EXAMPLES = """examples:
   python -m emotion_tl sweep notebooks/sweep.yaml      # notebook 02 over a grid (papermill)
   python -m emotion_tl compare                           # report from checkpoints/
   python -m emotion_tl predict --checkpoint checkpoints/finetuning_best.pt Images/neutral
+  python -m emotion_tl export --checkpoint checkpoints/finetuning_best.pt   # to ONNX
   python -m emotion_tl weights                           # fetch the ImageNet weights once
 """
-
-
-def run_train(args: argparse.Namespace) -> int:
-    """`train`: both approaches (or one), every output to checkpoint_dir, a table at the end."""
-    from emotion_tl.training.resume import TrainingInterrupted
-    from emotion_tl.training.run import run_experiment, summarize
-
-    cfg = config_from_args(args)
-    try:
-        results = run_experiment(cfg)
-    except TrainingInterrupted as stopped:
-        logger.warning("%s", stopped)
-        return stopped.exit_status
-    print()
-    print(summarize(results).to_string(index=False))
-    print(f"\nOutputs in {cfg.checkpoint_dir}/")
-    return 0
-
-
-def run_compare(args: argparse.Namespace) -> int:
-    """`compare`: write the comparison report and print its summary."""
-    from emotion_tl.evaluation.report import write_comparison_report
-
-    paths = write_comparison_report(args.checkpoint_dir, args.data_dir)
-    print(paths["md"].read_text())
-    print("Wrote " + ", ".join(str(p) for p in paths.values()))
-    return 0
-
-
-def run_predict(args: argparse.Namespace) -> int:
-    """`predict`: print (and optionally save) one row per image."""
-    from emotion_tl.evaluation.predict import predict_paths
-    from emotion_tl.storage import write_atomic
-
-    options = {name: getattr(args, name) for name in ("tta", "device", "precision", "batch_size")}
-    table = predict_paths(args.checkpoint, args.paths, **options)
-    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-    if args.csv:
-        write_atomic(Path(args.csv), table.to_csv(index=False).encode())
-        print(f"\nWrote {args.csv}")
-    return 0
-
-
-def run_weights(args: argparse.Namespace) -> int:
-    """`weights`: resolve the ImageNet weights and the face detector's model once (fetch or
-    convert them) and say from where."""
-    import time
-
-    from emotion_tl.data.face_detect import DETECTORS
-    from emotion_tl.data.face_model import face_model_path
-    from emotion_tl.model.weights import load_pretrained_weights
-
-    start = time.perf_counter()
-    weights = load_pretrained_weights(args.weights, allow_download=not args.no_download)
-    print(f"weights: {weights.source} (resolved in {time.perf_counter() - start:.2f} s)")
-    for name, spec in DETECTORS.items():
-        print(f"face detector {name}: {face_model_path(spec.model)}")
-    return 0
-
-
-def run_audit(args: argparse.Namespace) -> int:
-    """`audit`: look for near-copies, likely wrong labels and poor pictures; change nothing."""
-    from emotion_tl.audit import run_audit as audit
-
-    paths = audit(config_from_args(args))
-    print(paths["md"].read_text())
-    print("Wrote " + ", ".join(str(p) for p in paths.values()))
-    return 0
-
-
-def run_lr_find(args: argparse.Namespace) -> int:
-    """`lr-find`: the learning-rate range test per approach; its curve and suggestion."""
-    from emotion_tl.data.prepare import prepare_data
-    from emotion_tl.model.weights import load_backbone_weights
-    from emotion_tl.storage import check_writable
-    from emotion_tl.training.lr_find import describe_finding, find_learning_rate, write_lr_finding
-
-    cfg = config_from_args(args)
-    check_writable(Path(cfg.checkpoint_dir))
-    data = prepare_data(cfg)
-    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)
-    for approach in cfg.approaches:
-        finding = find_learning_rate(
-            cfg, approach, data, pretrained, steps=args.steps, start=args.start_lr, end=args.end_lr
-        )
-        paths = write_lr_finding(finding, Path(cfg.checkpoint_dir), approach)
-        print(describe_finding(finding, cfg, approach))
-        print("Wrote " + ", ".join(str(p) for p in paths.values()))
-    return 0
-
-
-def run_sweep_file(args: argparse.Namespace) -> int:
-    """`sweep`: a notebook over a parameter grid with papermill; sweep.csv and sweep.png."""
-    from emotion_tl.sweep import run_sweep
-
-    result = run_sweep(args.sweep_file)
-    counts = result["counts"]
-    print(f"Runs: {counts['done']} run now, {counts['skipped']} already done, "
-          f"{counts['failed']} failed")  # fmt: skip
-    if not result["table"].empty:
-        print(result["table"].drop(columns="folder").to_string(index=False))
-        print("Wrote " + ", ".join(str(result[k]) for k in ("csv", "png") if k in result))
-    return 1 if counts["failed"] else 0
-
-
-def run_import_csv(args: argparse.Namespace) -> int:
-    """`import-csv`: a FER2013-style CSV file into data_dir/<expression>/ PNG files."""
-    from emotion_tl.data.import_csv import import_csv
-
-    report = import_csv(args.csv_file, args.out)
-    print(report.summary())
-    print(f"Wrote {args.out}/; train on two of its folders with, for example:")
-    print(f"  python -m emotion_tl --data_dir {args.out} --categories happy sad")
-    return 0
-
-
-def run_demo_faces(args: argparse.Namespace) -> int:
-    """`demo-faces`: render the synthetic demo set."""
-    from emotion_tl.faces.cli import run
-
-    return run(args)
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
@@ -182,6 +73,12 @@ def add_import_csv_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="the folder to write <expression>/ into")
 
 
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="a *_best.pt or *_final.pt file")
+    parser.add_argument("--format", choices=("onnx",), default="onnx", help="(default: onnx)")
+    parser.add_argument("--out", default=None, help="the file to write (default: beside it, .onnx)")
+
+
 def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, ["checkpoint_dir"])
     parser.add_argument(
@@ -197,8 +94,8 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
         "--checkpoint",
         action="append",
         required=True,
-        help="a *_best.pt or *_final.pt file; repeat it to ensemble several "
-        "models (the average of their probabilities)",
+        help="a *_best.pt or *_final.pt file, or a .onnx file from `export`; repeat it to "
+        "ensemble several models (the average of their probabilities)",
     )
     parser.add_argument("--tta", action="store_true", help="also average the mirrored image")
     parser.add_argument("--csv", default=None, help="also write the table to this CSV file")
@@ -259,6 +156,12 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
         "file), skipping finished cells; gather sweep.csv and the sweep.png heatmap",
         add_sweep_arguments,
         run_sweep_file,
+    ),
+    "export": (
+        "write a checkpoint as an ONNX model (any batch size; class names, image size and "
+        "preprocessing in its metadata) for inference with onnxruntime",
+        add_export_arguments,
+        run_export,
     ),
     "import-csv": (
         "turn a FER2013-style CSV (emotion index, 48x48 pixel string, Usage) into "

@@ -53,6 +53,7 @@ class PhotoTry:
         self.upload = widgets.FileUpload(accept="image/*", multiple=False, description="Photo")
         self.status = widgets.HTML("Upload a photo of a face.")
         self.table = widgets.HTML()
+        self.table.add_class("emotion-tl-photo-table")  # how the browser test finds it
         self.figure = widgets.Image(format="png", layout={"display": "none"})
         self.upload.observe(self.on_upload, names="value")
         self.widget = widgets.VBox([self.upload, self.status, self.table, self.figure])

@@ -89,7 +89,13 @@ def _check_names(names: list[str], where: str) -> None:
 
 def read_sweep(path: str | Path) -> Sweep:
     """Read and check a sweep file; paths in it are relative to its folder."""
-    import yaml
+    try:
+        import papermill  # noqa: F401  (what runs the notebooks; it brings yaml)
+        import yaml
+    except ImportError:
+        raise SweepError(
+            "sweeps need papermill: pip install -e '.[notebooks]' (make setup installs it)."
+        ) from None
 
     path = Path(path)
     if not path.is_file():

@@ -113,7 +113,25 @@ class TrainingPanel:
         self.rate_used = widgets.HTML()
         self.learning_rate.observe(lambda _: self.show_rate(), names="value")
         self.show_rate()
-        label = OUTPUT_PREFIX[approach]
+        self.status = widgets.HTML("Nothing trained yet: choose settings and click Train.")
+        # Hidden until there is a picture: an empty image shows as a broken one.
+        self.curves = widgets.Image(format="png", layout={"display": "none"})
+        self.curves.add_class("emotion-tl-curves")  # how the browser test finds them
+        self.matrix = widgets.Image(format="png", layout={"display": "none"})
+        self.table = widgets.HTML()
+        hint = widgets.HTML("Ctrl/Shift-click to choose several categories.")
+        finder, buttons = self._make_buttons()
+        self.widget = widgets.VBox(
+            [self.epochs, self.categories, hint, self.images, self.batch_size,
+             self.learning_rate, self.rate_used, finder, buttons, self.status, self.finder,
+             self.curves, self.matrix, self.table]
+        )  # fmt: skip
+
+    def _make_buttons(self) -> tuple[Any, Any]:
+        """The finder's row (Find, Use) and the training row (Train, Stop, Resume)."""
+        import ipywidgets as widgets
+
+        label = OUTPUT_PREFIX[self.approach]
         self.train_button = widgets.Button(
             description=f"Train {label}", button_style="primary", layout={"width": "auto"}
         )
@@ -131,19 +149,10 @@ class TrainingPanel:
         self.find_button.on_click(lambda _: self.start_find())
         self.use_button.on_click(lambda _: self.use_suggestion())
         self.finder = widgets.Image(format="png", layout={"display": "none"})
-        self.status = widgets.HTML("Nothing trained yet: choose settings and click Train.")
-        # Hidden until there is a picture: an empty image shows as a broken one.
-        self.curves = widgets.Image(format="png", layout={"display": "none"})
-        self.matrix = widgets.Image(format="png", layout={"display": "none"})
-        self.table = widgets.HTML()
-        hint = widgets.HTML("Ctrl/Shift-click to choose several categories.")
-        buttons = widgets.HBox([self.train_button, self.stop_button, self.resume_button])
-        finder = widgets.HBox([self.find_button, self.use_button])
-        self.widget = widgets.VBox(
-            [self.epochs, self.categories, hint, self.images, self.batch_size,
-             self.learning_rate, self.rate_used, finder, buttons, self.status, self.finder,
-             self.curves, self.matrix, self.table]
-        )  # fmt: skip
+        return (
+            widgets.HBox([self.find_button, self.use_button]),
+            widgets.HBox([self.train_button, self.stop_button, self.resume_button]),
+        )
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         """Displayed as its widget: a notebook cell can end with the panel itself."""

@@ -197,7 +197,7 @@ def test_upload_a_photo_in_the_compare_notebook(lab, browser, tiny):
             return next((t for t in found if "Probability of each category" in t), "")
 
         assert "square_000.png" in wait_for(answer, "the uploaded photo's prediction")
-        table = browser.find_element(By.XPATH, "//div[contains(@class,'widget-html')]//table")
+        table = browser.find_element(By.CSS_SELECTOR, ".emotion-tl-photo-table table")
         assert "frozen_weights" in table.text and "finetuning" in table.text
         figure = ".widget-image[src^='blob:'], .widget-image[src^='data:']"
         wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, figure), "the Grad-CAM figure")
@@ -241,7 +241,7 @@ def train_stop_and_resume(lab, browser, parameters) -> None:
     click(browser, "Train frozen_weights")
 
     def curve() -> str | None:
-        images = browser.find_elements(By.CSS_SELECTOR, ".widget-image")
+        images = browser.find_elements(By.CSS_SELECTOR, ".emotion-tl-curves")
         return images[0].get_attribute("src") if images else None
 
     def status() -> str:

@@ -136,8 +136,8 @@ def test_help_lists_every_command_and_train_is_the_default(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
-    commands = {"train", "compare", "predict", "audit", "lr-find", "sweep", "import-csv",
-                "weights", "demo-faces"}  # fmt: skip
+    commands = {"train", "compare", "predict", "audit", "lr-find", "sweep", "export",
+                "import-csv", "weights", "demo-faces"}  # fmt: skip
     for command in commands:
         assert command in text
     assert set(COMMANDS) == commands

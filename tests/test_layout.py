@@ -23,6 +23,7 @@ NEVER = {
 # entry points: nothing imports them
 TOP = {
     "cli",
+    "commands",
     "notebook",
     "cleaner",
     "training_panel",

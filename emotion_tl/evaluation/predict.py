@@ -82,8 +82,29 @@ def predictor_from_checkpoint(checkpoint: dict, name: str = "model") -> Predicto
 
 
 def load_predictor(path: str | Path) -> Predictor:
-    """Load a checkpoint file into a Predictor (weights_only; no pretrained weights needed)."""
+    """Load a checkpoint file (weights_only; no pretrained weights needed), or a model exported
+    to ONNX by `python -m emotion_tl export` (run with onnxruntime), into a Predictor."""
+    if Path(path).suffix.lower() == ".onnx":
+        return predictor_from_onnx(path)
     return predictor_from_checkpoint(load_checkpoint(path), name=Path(path).name)
+
+
+def predictor_from_onnx(path: str | Path) -> Predictor:
+    """A Predictor that runs an exported ONNX model, with the preprocessing its metadata holds."""
+    from emotion_tl.model.export import OnnxModel, read_metadata
+
+    metadata = read_metadata(path)
+    normalization = metadata["normalization"]
+    return Predictor(
+        model=OnnxModel(path),
+        class_names=list(metadata["class_names"]),
+        image_size=metadata["image_size"],
+        resize_size=metadata["resize_size"],
+        mean=tuple(float(v) for v in normalization["mean"]),
+        std=tuple(float(v) for v in normalization["std"]),
+        name=Path(path).name,
+        face_crop=FaceCropSettings.from_config(metadata["face_crop"]),
+    )
 
 
 def check_same_classes(predictors: Sequence[Predictor]) -> list[str]:

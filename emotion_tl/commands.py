@@ -1,0 +1,145 @@
+"""What each command of `python -m emotion_tl` does, once `cli.py` has parsed its arguments:
+one function per command, taking the parsed arguments and returning the exit status."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from emotion_tl.config import config_from_args
+
+logger = logging.getLogger("emotion_tl")
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """`train`: both approaches (or one), every output to checkpoint_dir, a table at the end."""
+    from emotion_tl.training.resume import TrainingInterrupted
+    from emotion_tl.training.run import run_experiment, summarize
+
+    cfg = config_from_args(args)
+    try:
+        results = run_experiment(cfg)
+    except TrainingInterrupted as stopped:
+        logger.warning("%s", stopped)
+        return stopped.exit_status
+    print()
+    print(summarize(results).to_string(index=False))
+    print(f"\nOutputs in {cfg.checkpoint_dir}/")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    """`compare`: write the comparison report and print its summary."""
+    from emotion_tl.evaluation.report import write_comparison_report
+
+    paths = write_comparison_report(args.checkpoint_dir, args.data_dir)
+    print(paths["md"].read_text())
+    print("Wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    """`predict`: print (and optionally save) one row per image."""
+    from emotion_tl.evaluation.predict import predict_paths
+    from emotion_tl.storage import write_atomic
+
+    options = {name: getattr(args, name) for name in ("tta", "device", "precision", "batch_size")}
+    table = predict_paths(args.checkpoint, args.paths, **options)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    if args.csv:
+        write_atomic(Path(args.csv), table.to_csv(index=False).encode())
+        print(f"\nWrote {args.csv}")
+    return 0
+
+
+def run_weights(args: argparse.Namespace) -> int:
+    """`weights`: resolve the ImageNet weights and the face detector's model once (fetch or
+    convert them) and say from where."""
+    import time
+
+    from emotion_tl.data.face_detect import DETECTORS
+    from emotion_tl.data.face_model import face_model_path
+    from emotion_tl.model.weights import load_pretrained_weights
+
+    start = time.perf_counter()
+    weights = load_pretrained_weights(args.weights, allow_download=not args.no_download)
+    print(f"weights: {weights.source} (resolved in {time.perf_counter() - start:.2f} s)")
+    for name, spec in DETECTORS.items():
+        print(f"face detector {name}: {face_model_path(spec.model)}")
+    return 0
+
+
+def run_audit(args: argparse.Namespace) -> int:
+    """`audit`: look for near-copies, likely wrong labels and poor pictures; change nothing."""
+    from emotion_tl.audit import run_audit as audit
+
+    paths = audit(config_from_args(args))
+    print(paths["md"].read_text())
+    print("Wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def run_lr_find(args: argparse.Namespace) -> int:
+    """`lr-find`: the learning-rate range test per approach; its curve and suggestion."""
+    from emotion_tl.data.prepare import prepare_data
+    from emotion_tl.model.weights import load_backbone_weights
+    from emotion_tl.storage import check_writable
+    from emotion_tl.training.lr_find import describe_finding, find_learning_rate, write_lr_finding
+
+    cfg = config_from_args(args)
+    check_writable(Path(cfg.checkpoint_dir))
+    data = prepare_data(cfg)
+    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)
+    for approach in cfg.approaches:
+        finding = find_learning_rate(
+            cfg, approach, data, pretrained, steps=args.steps, start=args.start_lr, end=args.end_lr
+        )
+        paths = write_lr_finding(finding, Path(cfg.checkpoint_dir), approach)
+        print(describe_finding(finding, cfg, approach))
+        print("Wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def run_sweep_file(args: argparse.Namespace) -> int:
+    """`sweep`: a notebook over a parameter grid with papermill; sweep.csv and sweep.png."""
+    from emotion_tl.sweep import run_sweep
+
+    result = run_sweep(args.sweep_file)
+    counts = result["counts"]
+    print(f"Runs: {counts['done']} run now, {counts['skipped']} already done, "
+          f"{counts['failed']} failed")  # fmt: skip
+    if not result["table"].empty:
+        print(result["table"].drop(columns="folder").to_string(index=False))
+        print("Wrote " + ", ".join(str(result[k]) for k in ("csv", "png") if k in result))
+    return 1 if counts["failed"] else 0
+
+
+def run_import_csv(args: argparse.Namespace) -> int:
+    """`import-csv`: a FER2013-style CSV file into data_dir/<expression>/ PNG files."""
+    from emotion_tl.data.import_csv import import_csv
+
+    report = import_csv(args.csv_file, args.out)
+    print(report.summary())
+    print(f"Wrote {args.out}/; train on two of its folders with, for example:")
+    print(f"  python -m emotion_tl --data_dir {args.out} --categories happy sad")
+    return 0
+
+
+def run_demo_faces(args: argparse.Namespace) -> int:
+    """`demo-faces`: render the synthetic demo set."""
+    from emotion_tl.faces.cli import run
+
+    return run(args)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """`export`: a checkpoint as an ONNX model with its preprocessing in the metadata."""
+    from emotion_tl.model.export import export_onnx
+
+    out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
+    export_onnx(args.checkpoint, out)
+    print(f"Wrote {out} (input 'image': float32 batch x 3 x size x size, normalised; output "
+          "'logits'); predict with: python -m emotion_tl predict --checkpoint "
+          f"{out} IMAGES")  # fmt: skip
+    return 0
