@@ -91,12 +91,12 @@ def load_predictor(path: str | Path) -> Predictor:
 
 def predictor_from_onnx(path: str | Path) -> Predictor:
     """A Predictor that runs an exported ONNX model, with the preprocessing its metadata holds."""
-    from emotion_tl.model.export import OnnxModel, read_metadata
+    from emotion_tl.model.export import OnnxModel
 
-    metadata = read_metadata(path)
-    normalization = metadata["normalization"]
+    model = OnnxModel(path)
+    metadata, normalization = model.metadata, model.metadata["normalization"]
     return Predictor(
-        model=OnnxModel(path),
+        model=model,
         class_names=list(metadata["class_names"]),
         image_size=metadata["image_size"],
         resize_size=metadata["resize_size"],

@@ -69,16 +69,11 @@ def export_onnx(checkpoint_path: str | Path, out_path: str | Path) -> Path:
     return out_path
 
 
-def read_metadata(model_path: str | Path) -> dict[str, Any]:
-    """An exported model's metadata, parsed back (what `predict` needs)."""
-    import onnx
-
-    props = {
-        p.key: p.value for p in onnx.load(str(model_path), load_external_data=False).metadata_props
-    }
+def parse_metadata(props: dict[str, str], name: str) -> dict[str, Any]:
+    """An exported model's metadata (`metadata_props` as a dict), parsed back."""
     if props.get("producer") != "emotion_tl":
         raise CheckpointError(
-            f"'{model_path}' was not exported by emotion_tl (no class names or preprocessing in "
+            f"'{name}' was not exported by emotion_tl (no class names or preprocessing in "
             "its metadata); export it with `python -m emotion_tl export`."
         )
     return {
@@ -90,6 +85,14 @@ def read_metadata(model_path: str | Path) -> dict[str, Any]:
     }
 
 
+def read_metadata(model_path: str | Path) -> dict[str, Any]:
+    """The metadata of the exported model at `model_path`, parsed back."""
+    import onnx
+
+    model = onnx.load(str(model_path), load_external_data=False)
+    return parse_metadata({p.key: p.value for p in model.metadata_props}, str(model_path))
+
+
 class OnnxModel(torch.nn.Module):
     """An exported model run by onnxruntime, behind the nn.Module interface prediction uses:
     float images in (any device, any dtype), logits out (float32, on the images' device)."""
@@ -99,6 +102,8 @@ class OnnxModel(torch.nn.Module):
         import onnxruntime
 
         self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        props = self.session.get_modelmeta().custom_metadata_map
+        self.metadata = parse_metadata(dict(props), str(path))  # read with the model, once
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         batch = images.detach().float().cpu().contiguous().numpy()
