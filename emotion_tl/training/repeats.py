@@ -38,7 +38,7 @@ from emotion_tl.model.weights import Pretrained
 from emotion_tl.storage import save_figure_atomic, write_atomic
 from emotion_tl.training.approach import train_approach
 from emotion_tl.training.outputs import make_output_paths
-from emotion_tl.training.resume import compare_configs
+from emotion_tl.training.resume import load_finished
 
 logger = logging.getLogger("emotion_tl")
 
@@ -78,11 +78,8 @@ def repeat_row(split: int, cfg: Config, approach: str, data: PreparedData) -> di
 def is_finished(cfg: Config, approach: str, out_dir: Path) -> bool:
     """True when `out_dir` holds this approach's finished run with these settings."""
     paths = make_output_paths(out_dir, approach)
-    if paths["interrupted"].exists() or not all(
-        paths[kind].is_file() for kind in ("best", "final", "history_csv", "predictions_csv")
-    ):
-        return False
-    return not compare_configs(load_checkpoint(paths["final"])["config"], cfg.to_dict())
+    tables = paths["history_csv"].is_file() and paths["predictions_csv"].is_file()
+    return tables and load_finished(cfg.to_dict(), approach, out_dir) is not None
 
 
 def train_split(

@@ -29,19 +29,18 @@ from emotion_tl.storage import (
 from emotion_tl.training.approach import ApproachResult, train_approach
 from emotion_tl.training.outputs import make_output_paths
 from emotion_tl.training.repeats import make_time_estimate, run_repeats
-from emotion_tl.training.resume import catch_stop_signals, compare_configs
+from emotion_tl.training.resume import catch_stop_signals, load_finished
 
 logger = logging.getLogger("emotion_tl")
 
 
 def load_result(cfg: Config, approach: str, out_dir: Path) -> ApproachResult | None:
     """The result of an approach a resumed run had already finished, from its checkpoints."""
+    final = load_finished(cfg.to_dict(), approach, out_dir)
+    if final is None:
+        return None  # not finished, or finished with other settings: train it again
     paths = make_output_paths(out_dir, approach)
-    if paths["interrupted"].exists() or not (paths["best"].is_file() and paths["final"].is_file()):
-        return None
-    best, final = load_checkpoint(paths["best"]), load_checkpoint(paths["final"])
-    if compare_configs(final["config"], cfg.to_dict()):
-        return None  # finished with other settings: train it again
+    best = load_checkpoint(paths["best"])
     logger.info(
         "%s finished before the interruption; using its saved results", OUTPUT_PREFIX[approach]
     )
