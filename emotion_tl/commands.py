@@ -7,26 +7,48 @@ import argparse
 import logging
 from pathlib import Path
 
-from emotion_tl.config import config_from_args
+from emotion_tl.config import Config, config_from_args
 
 logger = logging.getLogger("emotion_tl")
 
 
 def run_train(args: argparse.Namespace) -> int:
     """`train`: both approaches (or one), every output to checkpoint_dir, a table at the end."""
+    from emotion_tl.device import resolve_device
+    from emotion_tl.distributed import is_main, start_distributed
     from emotion_tl.training.resume import TrainingInterrupted
     from emotion_tl.training.run import run_experiment, summarize
 
     cfg = config_from_args(args)
+    check_distributed_config(cfg)
     try:
-        results = run_experiment(cfg)
+        with start_distributed(resolve_device(cfg.device)):
+            main_process = is_main()
+            results = run_experiment(cfg)
     except TrainingInterrupted as stopped:
         logger.warning("%s", stopped)
         return stopped.exit_status
+    if not main_process:
+        return 0
     print()
     print(summarize(results).to_string(index=False))
     print(f"\nOutputs in {cfg.checkpoint_dir}/")
     return 0
+
+
+def check_distributed_config(cfg: Config) -> None:
+    """Refuse what a torchrun launch of several processes cannot do, saying what to do instead."""
+    from emotion_tl.distributed import launched_by_torchrun
+
+    if not launched_by_torchrun():
+        return
+    if cfg.resume:
+        raise ValueError(
+            "--resume continues a one-process run; run `python -m emotion_tl --resume ...` "
+            "without torchrun (several processes stop as usual on Ctrl-C, without saving)"
+        )
+    if cfg.repeats > 1:
+        raise ValueError("--repeats needs one process; run it without torchrun")
 
 
 def run_compare(args: argparse.Namespace) -> int:

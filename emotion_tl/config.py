@@ -78,6 +78,13 @@ class Config:
     num_workers: int | None = _option(
         None, "DataLoader worker processes (default: 0 on the CPU, up to 4 with a GPU)", minimum=0
     )
+    image_cache: str = _option(
+        "auto",
+        "where decoded images are kept: memory, disk (checkpoint_dir/image_cache, read back as "
+        "needed, so memory does not grow with the dataset), or auto (disk past about 10,000 "
+        "images at 224 px)",
+        choices=("auto", "memory", "disk"),
+    )
     val_fraction: float = _option(0.15, "share of each category held out for model selection")
     test_fraction: float = _option(0.15, "share of each category held out for the final test")
     max_images_per_category: int | None = _option(

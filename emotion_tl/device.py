@@ -11,6 +11,8 @@ import sys
 import numpy as np
 import torch
 
+from emotion_tl.data.transforms import normalize_batch
+
 logger = logging.getLogger("emotion_tl")
 
 
@@ -68,13 +70,16 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 
 def to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Move a batch (B, 3, H, W) to `device` in channels_last layout, which convolutions prefer.
+    """Move a batch (B, 3, H, W) to `device` in channels_last layout, which convolutions prefer;
+    a uint8 batch, as the image loaders deliver it, is normalised there.
 
     Cached features (B, 2048) just move.
     """
     images = images.to(device, non_blocking=True)
     if images.dim() != 4:
         return images
+    if images.dtype == torch.uint8:
+        images = normalize_batch(images)
     return images.contiguous(memory_format=torch.channels_last)
 
 

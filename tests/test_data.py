@@ -13,6 +13,7 @@ from emotion_tl.data.loaders import ImageDataset, make_loaders
 from emotion_tl.data.prepare import prepare_data
 from emotion_tl.data.split import SPLIT_FILE, save_split
 from emotion_tl.data.transforms import build_transforms
+from emotion_tl.device import to_device
 
 
 def test_only_the_asked_categories_are_used(tiny_config):
@@ -125,9 +126,17 @@ def test_loaders_shape_and_normalisation(tiny_config):
     data = prepare_data(tiny_config)
     loaders = make_loaders(data, tiny_config)
     images, labels = next(iter(loaders["test"]))
-    assert images.shape == (4, 3, 32, 32) and images.dtype == torch.float32
+    # uint8 from the loader (a quarter of the bytes); normalised where the batch lands.
+    assert images.shape == (4, 3, 32, 32) and images.dtype == torch.uint8
     assert sorted(labels.tolist()) == [0, 0, 1, 1]  # two test images per category
-    assert images.min() < -1 and images.max() > 1  # ImageNet-normalised, not 0..1
+    normalised = to_device(images, torch.device("cpu"))
+    assert normalised.dtype == torch.float32
+    assert normalised.min() < -1 and normalised.max() > 1  # ImageNet-normalised, not 0..1
+    # Bit for bit what the whole per-image transform gives.
+    rows = data.indices("test")
+    full = build_transforms(32, train=False)
+    expected = torch.stack([full(data.images[i]) for i in rows[: len(images)]])
+    assert torch.equal(normalised, expected)
 
 
 def test_dataset_works_in_spawned_workers(tiny_config):

@@ -24,6 +24,7 @@ from emotion_tl.config import Config
 from emotion_tl.data.balance import make_class_weights
 from emotion_tl.data.loaders import make_loaders
 from emotion_tl.data.prepare import prepare_data
+from emotion_tl.device import to_device
 from emotion_tl.model.checkpoint import load_checkpoint
 from emotion_tl.model.resnet import build_model
 from emotion_tl.storage import save_torch_atomic
@@ -282,7 +283,7 @@ def test_validation_loss_is_weighted_like_the_training_loss(tmp_path):
     # The reference: torch's own weighted cross-entropy on the validation images' logits.
     images, labels = (torch.cat(parts) for parts in zip(*loaders["val"], strict=True))
     with torch.no_grad():
-        logits = model.eval()(images)
+        logits = model.eval()(to_device(images, torch.device("cpu")))
     weighted = torch.nn.CrossEntropyLoss(weight=weights)(logits, labels).item()
     plain = torch.nn.CrossEntropyLoss()(logits, labels).item()
     assert history[0]["val_loss"] == pytest.approx(weighted, rel=1e-5)

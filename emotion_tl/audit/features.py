@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
 from emotion_tl.config import Config
+from emotion_tl.data.image_store import take
 from emotion_tl.data.prepare import PreparedData
 from emotion_tl.data.transforms import build_transforms, one_thread
 from emotion_tl.device import autocast, to_device
@@ -41,7 +43,7 @@ GRID = 4
 @torch.no_grad()
 def grid_features(
     model: nn.Module,
-    images: list[torch.Tensor],
+    images: Sequence[torch.Tensor],
     *,
     image_size: int,
     batch_size: int,
@@ -79,7 +81,7 @@ def label_check_features(
     def compute(missing: list[str]) -> dict[str, torch.Tensor]:
         features = grid_features(
             model,
-            [data.images[rows[name]] for name in missing],
+            take(data.images, [rows[name] for name in missing]),
             image_size=cfg.image_size,
             batch_size=cfg.batch_size,
             device=device,

@@ -10,6 +10,7 @@ square of the images).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from itertools import combinations
 
 import imagehash
@@ -24,12 +25,14 @@ MAX_THUMBNAIL_DIFFERENCE = 6.0
 PIECES = ((0, 22), (22, 43), (43, 64))  # bit ranges; with 3 pieces, distance <= 2 shares one
 
 
-def perceptual_hashes(images: list[torch.Tensor]) -> np.ndarray:
+def perceptual_hash(image: torch.Tensor) -> int:
+    """pHash of one uint8 (3, H, W) image as a 64-bit integer."""
+    return int(str(imagehash.phash(TF.to_pil_image(image))), 16)
+
+
+def perceptual_hashes(images: Sequence[torch.Tensor]) -> np.ndarray:
     """pHash of each uint8 (3, H, W) image as one uint64."""
-    return np.array(
-        [int(str(imagehash.phash(TF.to_pil_image(image))), 16) for image in images],
-        dtype=np.uint64,
-    )
+    return np.array([perceptual_hash(image) for image in images], dtype=np.uint64)
 
 
 def near_identical_pairs(
@@ -65,7 +68,7 @@ def look_alike(first: torch.Tensor, second: torch.Tensor) -> bool:
 def group_near_copies(
     files: list[str],
     labels: list[str],
-    images: list[torch.Tensor],
+    images: Sequence[torch.Tensor],
     hashes: np.ndarray,
     exact: list[list[str]],
 ) -> list[list[str]]:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +20,9 @@ from emotion_tl.config import Config
 from emotion_tl.data.face_cache import FACE_CACHE_FILE, FaceCache
 from emotion_tl.data.face_crop import FaceCropSettings, FaceFinder, Framing, make_faces_table
 from emotion_tl.data.files import DataError, Skipped, check_data_dir, list_image_files
+from emotion_tl.data.image_store import ImageStore, open_store, take, use_disk
 from emotion_tl.data.metadata import read_identities
-from emotion_tl.data.near_copies import group_near_copies, perceptual_hashes
+from emotion_tl.data.near_copies import group_near_copies
 from emotion_tl.data.scan import (
     CROSS_CATEGORY,
     SCAN_CACHE_FILE,
@@ -40,7 +43,7 @@ class PreparedData:
 
     class_names: list[str]
     table: pd.DataFrame  # one row per image: file (relative to data_dir), label, split
-    images: list[torch.Tensor]  # uint8 (3, H, W), row-aligned with `table`
+    images: Sequence[torch.Tensor]  # uint8 (3, H, W), row-aligned with `table`; maybe on disk
     skipped: Skipped
     duplicates: Duplicates = dataclasses.field(default_factory=Duplicates)
     framings: list[Framing] = dataclasses.field(default_factory=list)  # row-aligned, as images
@@ -124,15 +127,18 @@ def prepare_data(cfg: Config) -> PreparedData:
     paths, labels = list_category_files(cfg, identities, skipped)
     cache = ScanCache(Path(cfg.checkpoint_dir) / SCAN_CACHE_FILE, data_dir)
     finder = make_face_finder(cfg)
-    scan = scan_images(paths, data_dir, resize_size_for(cfg.image_size), skipped, cache, finder)
+    resize_size = resize_size_for(cfg.image_size)
+    with open_image_store(cfg, len(paths)) as store:
+        scan = scan_images(paths, data_dir, resize_size, skipped, cache, finder, store)
     label_of = dict(zip(paths, labels, strict=True))
     files = [p.relative_to(data_dir).as_posix() for p in scan.paths]
     labels = [label_of[p] for p in scan.paths]
     duplicates = find_duplicates(files, labels, scan.hashes)
     keep = drop_cross_category(files, labels, duplicates, data_dir, skipped)
     files, labels = [files[i] for i in keep], [labels[i] for i in keep]
-    images = [scan.images[i] for i in keep]
+    images = take(scan.images, keep)
     framings = [scan.framings[i] for i in keep]
+    phashes = np.array([scan.phashes[i] for i in keep], dtype=np.uint64)
     if skipped.total():
         logger.warning("Skipped %d file(s):\n%s", skipped.total(), skipped.summary())
     for names in duplicates.across:
@@ -140,7 +146,6 @@ def prepare_data(cfg: Config) -> PreparedData:
             "The same image is filed under two categories (left out): %s", " = ".join(names)
         )
     check_enough_images(files, labels, duplicates, cfg)
-    phashes = perceptual_hashes(images)
     duplicates.near = group_near_copies(files, labels, images, phashes, duplicates.within)
     split = make_split(files, labels, identities, cfg, duplicates.within + duplicates.near)
     table = pd.DataFrame({"file": files, "label": labels, "split": split})
@@ -165,3 +170,16 @@ def make_face_finder(cfg: Config) -> FaceFinder | None:
         return None
     cache = FaceCache(Path(cfg.checkpoint_dir) / FACE_CACHE_FILE, settings.detector)
     return FaceFinder(settings, cache)
+
+
+@contextmanager
+def open_image_store(cfg: Config, num_files: int) -> Iterator[ImageStore | None]:
+    """The on-disk image store when `cfg.image_cache` asks for one (or `auto` finds the images
+    too many to hold in memory); None keeps decoded images in memory."""
+    resize_size = resize_size_for(cfg.image_size)
+    if not use_disk(cfg.image_cache, num_files, resize_size):
+        yield None
+        return
+    settings = FaceCropSettings.from_config(cfg)
+    with open_store(Path(cfg.checkpoint_dir), resize_size, settings) as store:
+        yield store

@@ -7,7 +7,7 @@ import io
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +17,8 @@ from PIL import Image
 
 from emotion_tl.data.face_crop import FaceFinder, Framing
 from emotion_tl.data.files import MIN_SIDE, ImageTooSmall, Skipped, decode_image
+from emotion_tl.data.image_store import ImageStore
+from emotion_tl.data.near_copies import perceptual_hash
 from emotion_tl.storage import write_atomic
 
 logger = logging.getLogger("emotion_tl")
@@ -40,8 +42,9 @@ class Scan:
     """The usable files, their decoded images and content hashes, row-aligned."""
 
     paths: list[Path] = field(default_factory=list)
-    images: list[torch.Tensor] = field(default_factory=list)
+    images: Sequence[torch.Tensor] = field(default_factory=list)  # in memory or on disk
     hashes: list[str] = field(default_factory=list)
+    phashes: list[int] = field(default_factory=list)  # 64-bit perceptual hashes
     framings: list[Framing] = field(default_factory=list)
 
 
@@ -66,6 +69,10 @@ class ScanCache:
             except (OSError, ValueError, KeyError, TypeError):
                 logger.debug("ignoring an unreadable scan cache at %s", path)
 
+    def known_contents(self) -> set[str]:
+        """Content hashes of the good files this cache knows (after `save`, those still present)."""
+        return {entry["sha1"] for entry in self.entries.values() if entry["sha1"]}
+
     def lookup(self, name: str, size: int, mtime_ns: int) -> dict | None:
         entry = self.entries.get(name)
         if entry and entry["size"] == size and entry["mtime_ns"] == mtime_ns:
@@ -86,6 +93,7 @@ class ScanCache:
             for name, entry in self.entries.items()
             if name in seen or (root / name).exists()
         }
+        self.entries = files
         try:
             write_atomic(self.path, json.dumps({"stamp": self.stamp, "files": files}).encode())
         except OSError as error:
@@ -137,6 +145,56 @@ def decode_images(
     return kept, images
 
 
+@dataclass(frozen=True)
+class Found:
+    """One usable file: its decoded image (or its place in the image store) and what it is."""
+
+    image: torch.Tensor | tuple[int, int, int]
+    sha1: str
+    phash: int
+    framing: Framing
+
+
+def scan_file(
+    path: Path,
+    name: str,
+    resize_size: int,
+    cache: ScanCache,
+    finder: FaceFinder | None,
+    store: ImageStore | None,
+) -> Found | str:
+    """Check one file: what it holds, or the reason to leave it out. An unchanged file whose
+    content the `store` already holds is not read at all."""
+    try:
+        stat = path.stat()
+        entry = cache.lookup(name, stat.st_size, stat.st_mtime_ns)
+        if entry is not None and entry["reason"] is not None:
+            return entry["reason"]
+        stored = None if store is None or entry is None else store.lookup(entry["sha1"])
+        if stored is not None:
+            if stored.place is None:
+                return NO_FACE
+            return Found(stored.place, entry["sha1"], stored.phash, stored.framing)
+        data = path.read_bytes()
+    except OSError as error:
+        logger.debug("cannot read %s: %s", path, error)
+        return UNREADABLE
+    sha1 = entry["sha1"] if entry is not None else hashlib.sha1(data).hexdigest()
+    image, reason = check_file(data, resize_size, framer_for(finder, sha1, name))
+    # A file without a face is a good file: only this run's settings leave it out.
+    usable = image is not None or reason == NO_FACE
+    cache.record(
+        name, stat.st_size, stat.st_mtime_ns, sha1 if usable else None, None if usable else reason
+    )
+    if not usable:
+        return reason
+    framing = finder.framings[name] if finder is not None else Framing()
+    phash = 0 if image is None else perceptual_hash(image)
+    if store is not None:
+        image = store.add(sha1, image, phash, framing).place
+    return NO_FACE if image is None else Found(image, sha1, phash, framing)
+
+
 def scan_images(
     paths: list[Path],
     data_dir: Path,
@@ -144,9 +202,11 @@ def scan_images(
     skipped: Skipped,
     cache: ScanCache,
     finder: FaceFinder | None = None,
+    store: ImageStore | None = None,
 ) -> Scan:
     """Decode and hash every file once; files cached as bad are skipped without opening them.
-    With a `finder`, each image is cropped to its face (detections cached by content)."""
+    With a `finder`, each image is cropped to its face (detections cached by content). With a
+    `store`, decoded images go to disk and `Scan.images` reads them back on access."""
     from tqdm.auto import tqdm
 
     scan, seen = Scan(), set()
@@ -155,38 +215,21 @@ def scan_images(
     ):
         name = path.relative_to(data_dir).as_posix()
         seen.add(name)
-        try:
-            stat = path.stat()
-            entry = cache.lookup(name, stat.st_size, stat.st_mtime_ns)
-            if entry is not None and entry["reason"] is not None:
-                skipped.add(entry["reason"], path)
-                continue
-            data = path.read_bytes()
-        except OSError as error:
-            logger.debug("cannot read %s: %s", path, error)
-            skipped.add(UNREADABLE, path)
-            continue
-        sha1 = entry["sha1"] if entry is not None else hashlib.sha1(data).hexdigest()
-        image, reason = check_file(data, resize_size, framer_for(finder, sha1, name))
-        # A file without a face is a good file: only this run's settings leave it out.
-        usable = image is not None or reason == NO_FACE
-        cache.record(
-            name,
-            stat.st_size,
-            stat.st_mtime_ns,
-            sha1 if usable else None,
-            None if usable else reason,
-        )
-        if image is None:
-            skipped.add(reason, path)
+        found = scan_file(path, name, resize_size, cache, finder, store)
+        if isinstance(found, str):
+            skipped.add(found, path)
             continue
         scan.paths.append(path)
-        scan.images.append(image)
-        scan.hashes.append(sha1)
-        scan.framings.append(finder.framings[name] if finder is not None else Framing())
+        scan.images.append(found.image)
+        scan.hashes.append(found.sha1)
+        scan.phashes.append(found.phash)
+        scan.framings.append(found.framing)
     cache.save(seen)
     if finder is not None:
         finder.save()
+    if store is not None:
+        store.save(cache.known_contents())
+        scan.images = store.images(scan.hashes)
     return scan
 
 

@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from emotion_tl.device import autocast, to_device
+from emotion_tl.distributed import ShardSampler, gather_shards
 from emotion_tl.evaluation.metrics import compute_accuracy, compute_mean_loss
 
 
@@ -44,7 +45,8 @@ def predict_probabilities(
 def predict_loader(
     model: nn.Module, loader: DataLoader, device: torch.device, precision: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Probabilities (N, C) and true labels (N,) for every (images, labels) batch of `loader`."""
+    """Probabilities (N, C) and true labels (N,) for every (images, labels) batch of `loader`;
+    with several processes, for all of them, gathered from each one's share."""
     labels: list[torch.Tensor] = []
 
     def images() -> Iterable[torch.Tensor]:
@@ -53,7 +55,10 @@ def predict_loader(
             yield batch_images
 
     probabilities = predict_probabilities(model, images(), device, precision)
-    return probabilities, torch.cat(labels).numpy()
+    labels_array = torch.cat(labels).numpy() if labels else np.zeros(0, dtype=np.int64)
+    if isinstance(loader.sampler, ShardSampler):  # each process scored its share
+        return gather_shards(probabilities, labels_array)
+    return probabilities, labels_array
 
 
 def evaluate_loader(

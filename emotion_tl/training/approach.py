@@ -27,6 +27,7 @@ from emotion_tl.device import (
     resolve_precision,
     seed_everything,
 )
+from emotion_tl.distributed import is_main, rank, world_size
 from emotion_tl.evaluation.inference import predict_loader
 from emotion_tl.evaluation.metrics import compute_accuracy
 from emotion_tl.model.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
@@ -71,7 +72,10 @@ class Checkpoints:
     def save(
         self, path: Path, kind: str, epoch: int, metrics: dict, history: list, **extra: Any
     ) -> None:
-        """Write a `kind` ("best", "final", "interrupted") checkpoint atomically to `path`."""
+        """Write a `kind` ("best", "final", "interrupted") checkpoint atomically to `path` (with
+        several processes, rank 0 alone writes)."""
+        if not is_main():
+            return
         checkpoint = make_checkpoint(
             self.model,
             class_names=self.class_names,
@@ -103,6 +107,8 @@ def build_training(
     model = build_model(
         len(data.class_names), pretrained.weights, stride_in_1x1=pretrained.stride_in_1x1
     )
+    if world_size() > 1:
+        torch.manual_seed(cfg.seed + rank())  # the same model, each process its own augmentations
     if approach == "frozen" and cfg.feature_cache:
         loaders = make_feature_loaders(model, data, cfg, device=device, precision=precision)
         return model, FeatureHead(model.fc), loaders  # the same fc object as model.fc
@@ -111,9 +117,10 @@ def build_training(
 
 def choose_class_weights(cfg: Config, data: PreparedData, cached: bool) -> torch.Tensor | None:
     """Class weights for the loss when the balance setting asks for them on this data."""
-    balance = resolve_balance(cfg.balance, data.train_counts(), can_resample=not cached)
-    if balance == "weights" and cached and cfg.balance != "weights":
-        logger.info("Balancing with class weights (cached features cannot be resampled)")
+    can_resample = not cached and world_size() == 1  # as make_loaders decides
+    balance = resolve_balance(cfg.balance, data.train_counts(), can_resample=can_resample)
+    if balance == "weights" and not can_resample and cfg.balance != "weights":
+        logger.info("Balancing with class weights (this data cannot be resampled)")
     if balance != "weights":
         return None
     return make_class_weights(data.labels()[data.indices("train")], len(data.class_names))
@@ -254,10 +261,12 @@ def finish_approach(
     }
     best_epoch = int(best.stats["epoch"])
     checkpoints.save(paths["best"], "best", best_epoch, best_metrics, history)
-    write_test_outputs(
-        paths, data, probabilities, approach=approach, best_epoch=best_epoch, history=history
-    )
-    paths.pop("interrupted").unlink(missing_ok=True)  # finished: nothing left to resume
+    interrupted = paths.pop("interrupted")
+    if is_main():
+        write_test_outputs(
+            paths, data, probabilities, approach=approach, best_epoch=best_epoch, history=history
+        )
+        interrupted.unlink(missing_ok=True)  # finished: nothing left to resume
     return ApproachResult(
         approach=approach,
         trainable_params=trainable,

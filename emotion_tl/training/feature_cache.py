@@ -15,7 +15,7 @@ import json
 import logging
 import pickle
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -23,10 +23,12 @@ from torch import nn
 
 from emotion_tl.config import Config
 from emotion_tl.data.face_crop import FaceCropSettings
+from emotion_tl.data.image_store import take
 from emotion_tl.data.prepare import PreparedData
 from emotion_tl.data.split import SPLITS
 from emotion_tl.data.transforms import build_transforms, one_thread, resize_size_for
 from emotion_tl.device import autocast, to_device
+from emotion_tl.distributed import all_gather_objects, is_main, rank, world_size
 from emotion_tl.model.resnet import FEATURE_DIM, is_head
 from emotion_tl.storage import save_torch_atomic
 
@@ -107,22 +109,24 @@ def cached_entries(
     compute: Callable[[list[str]], dict[str, torch.Tensor]],
 ) -> tuple[dict[str, torch.Tensor], int]:
     """The entries `names` of the cache file at `path`: read, computing (and then saving) only the
-    missing ones; also how many were computed."""
+    missing ones; also how many were computed. With several processes, each computes a share of
+    the missing entries, all of them get every entry, and rank 0 alone saves."""
     entries = load_cache(path, settings)
     missing = [name for name in names if name not in entries]
     if missing:
-        entries.update(compute(missing))
-        # Clone each row: a view into one big tensor would make torch.save store it whole.
-        save_torch_atomic(
-            {"settings": settings, "entries": {k: v.clone() for k, v in entries.items()}}, path
-        )
+        # Rows cloned apart: a view would carry (and pickle) the whole batch's tensor along.
+        mine = {k: v.clone() for k, v in compute(missing[rank() :: world_size()]).items()}
+        for share in all_gather_objects(mine):
+            entries.update(share)
+    if missing and is_main():
+        save_torch_atomic({"settings": settings, "entries": entries}, path)
     return entries, len(missing)
 
 
 @torch.no_grad()
 def compute_features(
     model: nn.Module,
-    images: list[torch.Tensor],
+    images: Sequence[torch.Tensor],
     transform: nn.Module,
     seeds: list[int | None],
     *,
@@ -193,7 +197,7 @@ def compute_missing(
             continue
         features = compute_features(
             model,
-            [data.images[sources[k][0]] for k in keys],
+            take(data.images, [sources[k][0] for k in keys]),
             build_transforms(cfg.image_size, train=augmented),
             [sources[k][1] for k in keys],
             batch_size=cfg.batch_size,

@@ -14,10 +14,17 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from emotion_tl.device import autocast, to_device
+from emotion_tl.distributed import (
+    all_reduce_sums,
+    broadcast_buffers,
+    is_main,
+    wrap_for_processes,
+)
 from emotion_tl.evaluation.inference import evaluate_loader
 from emotion_tl.model.resnet import make_param_groups, set_train_mode
 
@@ -53,12 +60,15 @@ class TrainStep:
     scaler: torch.amp.GradScaler  # loss scaling matters only for fp16; a no-op otherwise
     device: torch.device
     precision: str
+    # With several processes: the DistributedDataParallel wrapper of the model, whose backward
+    # pass averages the gradients over every process.
+    parallel: DistributedDataParallel | None = None
 
     def __call__(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
         """Train on one batch; return its mean loss and how many it classified correctly."""
         images, labels = to_device(images, self.device), labels.to(self.device)
         with autocast(self.device, self.precision):
-            logits = model(images)
+            logits = (self.parallel or model)(images)
         loss = self.loss_fn(logits.float(), labels)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
@@ -142,6 +152,8 @@ def train_one_epoch(
             state.stopped = True
             break
     loss_sum, correct_sum, seen = state.totals
+    if step.parallel is not None:  # every process's share of the epoch
+        loss_sum, correct_sum, seen = all_reduce_sums(state.totals)
     return loss_sum / max(seen, 1), correct_sum / max(seen, 1)
 
 
@@ -193,10 +205,15 @@ def fit(
         class_weights=class_weights,
     )
     step.restore(state)
+    step.parallel = wrap_for_processes(model, train_loader)
     state.stopped = False
     desc, steps = progress_desc or approach, len(train_loader)
     bar = tqdm(
-        total=epochs * steps, initial=(state.epoch - 1) * steps + state.step, desc=desc, unit="step"
+        total=epochs * steps,
+        initial=(state.epoch - 1) * steps + state.step,
+        desc=desc,
+        unit="step",
+        disable=not is_main(),
     )
     try:
         while state.epoch <= epochs and not state.stopped:
@@ -236,6 +253,8 @@ def run_epoch(
     train_seconds = time.perf_counter() - start
     if state.stopped:
         return None
+    if step.parallel is not None:
+        broadcast_buffers(model)  # every process validates the model rank 0 will save
     # The validation loss weighs classes as the training loss does.
     val_loss, val_acc = evaluate_loader(
         model, val_loader, step.device, step.precision, step.loss_fn.weight

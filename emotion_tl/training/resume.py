@@ -19,7 +19,8 @@ logger = logging.getLogger("emotion_tl")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 # Settings that may differ between an interrupted run and its resumption: they change where and
 # how fast it runs, not what it computes.
-MAY_DIFFER = {"resume", "device", "num_workers", "repeats"}  # repeats: how many more splits
+# repeats: how many more splits; image_cache: where the same decoded images are kept.
+MAY_DIFFER = {"resume", "device", "num_workers", "repeats", "image_cache"}
 
 
 class TrainingInterrupted(Exception):

@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -15,8 +17,10 @@ import pandas as pd
 from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.data.describe import make_data_report
 from emotion_tl.data.face_crop import FACES_FILE
+from emotion_tl.data.files import DataError
 from emotion_tl.data.prepare import PreparedData, prepare_data
 from emotion_tl.data.split import check_same_split, save_split
+from emotion_tl.distributed import broadcast_object, is_main, main_first, world_size
 from emotion_tl.model.checkpoint import load_checkpoint
 from emotion_tl.model.weights import Pretrained, load_backbone_weights
 from emotion_tl.storage import (
@@ -60,21 +64,40 @@ def load_result(cfg: Config, approach: str, out_dir: Path) -> ApproachResult | N
 
 
 def prepare_run(cfg: Config) -> tuple[PreparedData, Pretrained]:
-    """Everything before training: check the output folder, prepare and split data, load weights."""
+    """Everything before training: check the output folder, prepare and split data, load weights.
+
+    With several processes (torchrun), rank 0 goes first and writes the caches and the split;
+    the others then read the caches and take rank 0's split.
+    """
     out_dir = Path(cfg.checkpoint_dir)
-    check_writable(out_dir)
-    check_free_space(out_dir, estimate_output_bytes(len(cfg.approaches)) * cfg.repeats)
-    remove_stale_temporaries(out_dir)
-    data = prepare_data(cfg)
-    logger.info("%s", make_data_report(data, cfg.balance))
-    if cfg.resume:
-        check_same_split(data.table, out_dir)
-    else:
-        save_split(data.table, out_dir)
-    write_atomic(out_dir / FACES_FILE, data.faces_table().to_csv(index=False).encode())
-    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)
+    with main_first():
+        if is_main():
+            check_writable(out_dir)
+            check_free_space(out_dir, estimate_output_bytes(len(cfg.approaches)) * cfg.repeats)
+            remove_stale_temporaries(out_dir)
+        data = prepare_data(cfg)
+        pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)  # downloads once
+    data = take_main_split(data)
+    if is_main():
+        logger.info("%s", make_data_report(data, cfg.balance))
+        if cfg.resume:
+            check_same_split(data.table, out_dir)
+        else:
+            save_split(data.table, out_dir)
+        write_atomic(out_dir / FACES_FILE, data.faces_table().to_csv(index=False).encode())
     logger.info("Backbone weights: %s", pretrained.source)
     return data, pretrained
+
+
+def take_main_split(data: PreparedData) -> PreparedData:
+    """`data` with rank 0's split (the same split on every process, computed once)."""
+    table = broadcast_object(data.table)
+    if not table[["file", "label"]].equals(data.table[["file", "label"]]):
+        raise DataError(
+            "the processes of this run found different images (were files added or changed "
+            "while it started?); run it again."
+        )
+    return dataclasses.replace(data, table=table)
 
 
 def run_experiment(cfg: Config) -> list[ApproachResult]:
@@ -95,7 +118,8 @@ def run_experiment(cfg: Config) -> list[ApproachResult]:
             "features, fine-tuning trains %d times (an estimate follows its first epoch)",
             cfg.repeats, cfg.repeats,
         )  # fmt: skip
-    with catch_stop_signals() as stop:
+    # With several processes a signal would stop each at a different step: they stop as usual.
+    with catch_stop_signals() if world_size() == 1 else contextlib.nullcontext() as stop:
         for approach in cfg.approaches:
             done = load_result(cfg, approach, out_dir) if cfg.resume else None
             hook = make_time_estimate(cfg, approach) if approach == "finetuning" else None
@@ -104,7 +128,7 @@ def run_experiment(cfg: Config) -> list[ApproachResult]:
             )
         if cfg.repeats > 1:
             run_repeats(cfg, data, pretrained, stop)
-    if len(results) == 2:
+    if len(results) == 2 and is_main():
         try:
             report = write_comparison_report(out_dir, data_dir=cfg.data_dir)
             logger.info("Comparison report: %s", report["md"])
