@@ -85,6 +85,7 @@ def main() -> None:
             batch_size=args.batch_size,
         )
         for attempt in ("first preparation (decodes every file)", "second preparation"):
+            data = None  # not two datasets in memory at once
             start = time.perf_counter()
             data = prepare_data(cfg)
             print(f"{attempt}: {time.perf_counter() - start:.1f} s, {len(data.table)} images")

@@ -113,6 +113,9 @@ def cached_entries(
     the missing entries, all of them get every entry, and rank 0 alone saves."""
     entries = load_cache(path, settings)
     missing = [name for name in names if name not in entries]
+    if world_size() > 1:  # the processes may see different caches (one per machine): pool them
+        pooled = set().union(*all_gather_objects(set(missing)))
+        missing = [name for name in names if name in pooled]
     if missing:
         # Rows cloned apart: a view would carry (and pickle) the whole batch's tensor along.
         mine = {k: v.clone() for k, v in compute(missing[rank() :: world_size()]).items()}

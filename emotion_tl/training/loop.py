@@ -208,13 +208,9 @@ def fit(
     step.parallel = wrap_for_processes(model, train_loader)
     state.stopped = False
     desc, steps = progress_desc or approach, len(train_loader)
-    bar = tqdm(
-        total=epochs * steps,
-        initial=(state.epoch - 1) * steps + state.step,
-        desc=desc,
-        unit="step",
-        disable=not is_main(),
-    )
+    # One bar over every step; with several processes, rank 0's alone.
+    done = (state.epoch - 1) * steps + state.step
+    bar = tqdm(total=epochs * steps, initial=done, desc=desc, unit="step", disable=not is_main())
     try:
         while state.epoch <= epochs and not state.stopped:
             stats = run_epoch(model, train_loader, val_loader, step, state, bar, stop)
