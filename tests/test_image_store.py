@@ -79,6 +79,19 @@ def test_only_a_changed_file_is_decoded_again(disk_config, image_dir, monkeypatc
     assert torch.equal(data.images[row], in_memory.images[row])
 
 
+def test_a_copy_of_a_file_shares_its_pixels(disk_config, image_dir):
+    prepare_data(disk_config)
+    pixels = store_folder(disk_config) / "pixels-0.u8"
+    size = pixels.stat().st_size
+    original = image_dir / "circle" / "circle_002.png"
+    (image_dir / "circle" / "copy.png").write_bytes(original.read_bytes())
+    data = prepare_data(disk_config)
+    assert pixels.stat().st_size == size
+    rows = {f: i for i, f in enumerate(data.table["file"])}
+    copy, first = data.images[rows["circle/copy.png"]], data.images[rows["circle/circle_002.png"]]
+    assert torch.equal(copy, first)
+
+
 def test_forgotten_images_are_compacted_away(disk_config, image_dir, monkeypatch):
     first = prepare_data(disk_config)
     old_pixels = store_folder(disk_config) / "pixels-0.u8"

@@ -149,7 +149,11 @@ class ImageStore:
         return Stored(place, int(phash, 16), _to_framing(framing))
 
     def add(self, sha1: str, image: torch.Tensor | None, phash: int, framing: Framing) -> Stored:
-        """Append one decoded uint8 (3, H, W) image (None: no face found) and index it."""
+        """Append one decoded uint8 (3, H, W) image (None: no face found) and index it; a second
+        file with the same content shares the first one's pixels."""
+        known = self.lookup(sha1)
+        if known is not None:
+            return known
         place = None
         if image is not None:
             if self._writer is None:
