@@ -74,8 +74,8 @@ class StoredImages(Sequence):
         return StoredImages(self.path, self.places[np.asarray(list(rows), dtype=np.int64)])
 
     def _file(self) -> int:
-        # A DataLoader worker started by fork inherits the descriptor, which pread shares safely;
-        # one started by spawn gets a pickled copy without it and opens its own.
+        # One descriptor per process: a DataLoader worker (fork or spawn) opens its own on its
+        # first read, so no two processes ever close or share one.
         if self._fd is None or self._pid != os.getpid():
             self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
         return self._fd
