@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
 from pathlib import Path
 
@@ -123,6 +124,15 @@ def test_stored_images_survive_pickling_and_slicing(disk_config):
     assert torch.equal(copy[3], images[3])
     assert torch.equal(images[2:5][1], images[3])
     assert torch.equal(images.select([4, 1])[1], images[1])
+
+
+def test_images_read_back_where_there_is_no_pread(disk_config, monkeypatch):
+    # Windows has no os.pread: each process seeks its own descriptor instead.
+    in_memory = prepare_data(dataclasses.replace(disk_config, image_cache="memory"))
+    prepare_data(disk_config)
+    monkeypatch.delattr(os, "pread")
+    on_disk = prepare_data(disk_config)
+    assert_same_data(in_memory, on_disk)
 
 
 def test_loaders_with_workers_read_the_disk_cache(tiny_config, disk_config):

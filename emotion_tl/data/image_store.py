@@ -40,6 +40,25 @@ AUTO_DISK_BYTES = 2 * 1024**3
 COMPACT_SLACK_BYTES = 64 * 1024**2
 
 
+READ_BINARY = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # Windows: no newline translation
+
+
+def read_at(fd: int, size: int, offset: int) -> bytes:
+    """`size` bytes at `offset` of an open file (fewer at its end), without a shared position
+    where the system has `pread`; elsewhere (Windows) by seeking this process's descriptor."""
+    if hasattr(os, "pread"):
+        return os.pread(fd, size, offset)
+    os.lseek(fd, offset, os.SEEK_SET)
+    chunks, remaining = [], size
+    while remaining > 0:
+        chunk = os.read(fd, remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
 def use_disk(mode: str, num_files: int, resize_size: int) -> bool:
     """Whether a run over `num_files` images keeps them on disk: `disk`, or `auto` past about
     2 GiB of decoded pixels (counting each image as a square of the resize size)."""
@@ -64,7 +83,7 @@ class StoredImages(Sequence):
             return StoredImages(self.path, self.places[index])
         offset, height, width = (int(v) for v in self.places[index])
         size = 3 * height * width
-        data = os.pread(self._file(), size, offset)
+        data = read_at(self._file(), size, offset)
         if len(data) != size:
             raise OSError(f"{self.path} is shorter than its index says; delete {self.path.parent}")
         return torch.frombuffer(bytearray(data), dtype=torch.uint8).view(3, height, width)
@@ -77,7 +96,7 @@ class StoredImages(Sequence):
         # One descriptor per process: a DataLoader worker (fork or spawn) opens its own on its
         # first read, so no two processes ever close or share one.
         if self._fd is None or self._pid != os.getpid():
-            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+            self._fd, self._pid = os.open(self.path, READ_BINARY), os.getpid()
         return self._fd
 
     def __getstate__(self) -> dict:
@@ -194,12 +213,12 @@ class ImageStore:
         """Copy the live images, one at a time, into a new pixel file."""
         number = int(self.pixels.removeprefix("pixels-").removesuffix(".u8")) + 1
         new_name = f"pixels-{number}.u8"
-        source = os.open(self.folder / self.pixels, os.O_RDONLY)
+        source = os.open(self.folder / self.pixels, READ_BINARY)
         try:
             with open(self.folder / new_name, "wb") as target:
                 for entry in self.entries.values():
                     if entry[0] is not None:
-                        data = os.pread(source, _end(entry) - entry[0], entry[0])
+                        data = read_at(source, _end(entry) - entry[0], entry[0])
                         entry[0] = target.tell()
                         target.write(data)
                 target.flush()
