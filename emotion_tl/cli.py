@@ -209,6 +209,17 @@ def setup_logging() -> None:
     package_logger.setLevel(logging.INFO)
 
 
+def check_launcher(command: str) -> None:
+    """Only training runs as several processes: any other command would run once per process."""
+    from emotion_tl.distributed import launched_by_torchrun
+
+    if command != "train" and launched_by_torchrun():
+        raise ValueError(
+            f"only training runs under torchrun; run `python -m emotion_tl {command} ...` "
+            "as one process"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 on success, 2 on an error it explains)."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -217,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     setup_logging()
     try:
+        check_launcher(argv[0])
         return args.run(args)
     except (
         DataError,

@@ -19,6 +19,7 @@ import torch.multiprocessing as mp
 
 from emotion_tl.cli import main
 from emotion_tl.config import Config
+from emotion_tl.data.loaders import choose_num_workers
 from emotion_tl.distributed import ShardSampler, gather_shards
 from emotion_tl.evaluation.predict import predict_paths
 from emotion_tl.model.checkpoint import load_checkpoint
@@ -148,3 +149,22 @@ def test_shards_are_gathered_in_item_order(tmp_path, num_items):
         got = np.load(tmp_path / f"{rank}.npz")
         assert got["items"].tolist() == list(range(num_items))
         assert got["scores"].tolist() == [[10.0 * i, -i] for i in range(num_items)]
+
+
+def test_other_commands_are_refused_under_torchrun(monkeypatch, caplog, tmp_path):
+    monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it in each process
+    status = main(["predict", "--checkpoint", str(tmp_path / "best.pt"), str(tmp_path)])
+    assert status == 2
+    assert "only training runs under torchrun" in caplog.text
+
+
+def test_gpu_workers_share_the_machines_cores(monkeypatch):
+    gpu = torch.device("cuda")  # only its type is read: no GPU needed
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    assert choose_num_workers(None, gpu) == 4
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")  # 8 processes on this machine
+    assert choose_num_workers(None, gpu) == 2
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "32")
+    assert choose_num_workers(None, gpu) == 1
+    assert choose_num_workers(None, torch.device("cpu")) == 0
+    assert choose_num_workers(3, gpu) == 3

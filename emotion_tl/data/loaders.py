@@ -47,10 +47,12 @@ def choose_num_workers(num_workers: int | None, device: torch.device) -> int:
 
     On the CPU the training step already keeps every core busy and augmenting one image takes a
     few milliseconds, so workers would only compete with it; a GPU waits for its data instead.
+    With several processes on one machine (torchrun), they share its cores.
     """
     if num_workers is not None:
         return num_workers
-    return 0 if device.type == "cpu" else min(4, os.cpu_count() or 1)
+    processes_here = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    return 0 if device.type == "cpu" else min(4, max(1, (os.cpu_count() or 1) // processes_here))
 
 
 def per_step_count(sampler: Sampler | None, dataset: Dataset) -> int:
