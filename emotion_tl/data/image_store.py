@@ -38,8 +38,6 @@ STORE_FORMAT = 1
 AUTO_DISK_BYTES = 2 * 1024**3
 # The pixel file is rewritten when forgotten images fill over half of it and at least this much.
 COMPACT_SLACK_BYTES = 64 * 1024**2
-
-
 READ_BINARY = os.O_RDONLY | getattr(os, "O_BINARY", 0)  # Windows: no newline translation
 
 
@@ -167,12 +165,11 @@ class ImageStore:
         place = None if offset is None else (offset, height, width)
         return Stored(place, int(phash, 16), _to_framing(framing))
 
-    def add(self, sha1: str, image: torch.Tensor | None, phash: int, framing: Framing) -> Stored:
+    def add(self, sha1: str, image: torch.Tensor | None, phash: int, framing: Framing) -> None:
         """Append one decoded uint8 (3, H, W) image (None: no face found) and index it; a second
         file with the same content shares the first one's pixels."""
-        known = self.lookup(sha1)
-        if known is not None:
-            return known
+        if sha1 in self.entries:
+            return
         place = None
         if image is not None:
             if self._writer is None:
@@ -182,7 +179,6 @@ class ImageStore:
             place = (offset, image.shape[1], image.shape[2])
         framing_values = dataclasses.asdict(framing)
         self.entries[sha1] = [*(place or (None, 0, 0)), f"{phash:016x}", framing_values]
-        return Stored(place, phash, framing)
 
     def images(self, contents: list[str]) -> StoredImages:
         """A lazy sequence over the stored images of these content hashes (call after `save`,

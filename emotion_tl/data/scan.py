@@ -147,9 +147,9 @@ def decode_images(
 
 @dataclass(frozen=True)
 class Found:
-    """One usable file: its decoded image (or its place in the image store) and what it is."""
+    """One usable file: its decoded image (None: it is in the image store) and what it is."""
 
-    image: torch.Tensor | tuple[int, int, int]
+    image: torch.Tensor | None
     sha1: str
     phash: int
     framing: Framing
@@ -174,7 +174,7 @@ def scan_file(
         if stored is not None:
             if stored.place is None:
                 return NO_FACE
-            return Found(stored.place, entry["sha1"], stored.phash, stored.framing)
+            return Found(None, entry["sha1"], stored.phash, stored.framing)
         data = path.read_bytes()
     except OSError as error:
         logger.debug("cannot read %s: %s", path, error)
@@ -191,8 +191,10 @@ def scan_file(
     framing = finder.framings[name] if finder is not None else Framing()
     phash = 0 if image is None else perceptual_hash(image)
     if store is not None:
-        image = store.add(sha1, image, phash, framing).place
-    return NO_FACE if image is None else Found(image, sha1, phash, framing)
+        store.add(sha1, image, phash, framing)  # no image: remembered as no face found
+    if image is None:
+        return NO_FACE
+    return Found(None if store is not None else image, sha1, phash, framing)
 
 
 def scan_images(
@@ -220,14 +222,15 @@ def scan_images(
             skipped.add(found, path)
             continue
         scan.paths.append(path)
-        scan.images.append(found.image)
+        if found.image is not None:
+            scan.images.append(found.image)
         scan.hashes.append(found.sha1)
         scan.phashes.append(found.phash)
         scan.framings.append(found.framing)
     cache.save(seen)
     if finder is not None:
         finder.save()
-    if store is not None:
+    if store is not None:  # the images themselves, read back from where saving left them
         store.save(cache.known_contents())
         scan.images = store.images(scan.hashes)
     return scan
