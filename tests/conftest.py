@@ -49,20 +49,27 @@ def image_dir(tmp_path: Path) -> Path:
     return make_image_folder(tmp_path / "images", {"circle": 10, "square": 10, "triangle": 10})
 
 
-@pytest.fixture
-def tiny_config(image_dir: Path, tmp_path: Path) -> Config:
-    """A config for fast CPU runs without pretrained weights."""
-    return Config(
-        data_dir=str(image_dir),
+def make_tiny_config(data_dir: Path, checkpoint_dir: Path, **changes: Any) -> Config:
+    """A config for fast CPU runs without pretrained weights on circles and squares; `changes`
+    replace any of its settings."""
+    tiny = dict(
+        data_dir=str(data_dir),
         categories=("circle", "square"),
         epochs=2,
         batch_size=8,
         image_size=32,
         device="cpu",
         precision="fp32",
-        checkpoint_dir=str(tmp_path / "checkpoints"),
+        checkpoint_dir=str(checkpoint_dir),
         pretrained=False,
     )
+    return Config(**tiny | changes)
+
+
+@pytest.fixture
+def tiny_config(image_dir: Path, tmp_path: Path) -> Config:
+    """A config for fast CPU runs without pretrained weights."""
+    return make_tiny_config(image_dir, tmp_path / "checkpoints")
 
 
 def cli_args(cfg: Config, *extra: str) -> list[str]:

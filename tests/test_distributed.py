@@ -3,7 +3,6 @@ that load and predict what the run reported, results close to a one-process run.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 import subprocess
@@ -23,7 +22,7 @@ from emotion_tl.data.loaders import choose_num_workers
 from emotion_tl.distributed import ShardSampler, gather_shards
 from emotion_tl.evaluation.predict import predict_paths
 from emotion_tl.model.checkpoint import load_checkpoint
-from tests.conftest import cli_args
+from tests.conftest import cli_args, make_image_folder, make_tiny_config
 
 
 def run_torchrun(cfg: Config, *extra: str, processes: int = 2) -> subprocess.CompletedProcess:
@@ -38,23 +37,12 @@ def run_torchrun(cfg: Config, *extra: str, processes: int = 2) -> subprocess.Com
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory) -> tuple[Config, Config, subprocess.CompletedProcess]:
     """The same small job run by one process and by two under torchrun."""
-    from tests.conftest import make_image_folder
-
     root = tmp_path_factory.mktemp("distributed")
     images = make_image_folder(root / "images", {"circle": 14, "square": 14})
-    base = Config(
-        data_dir=str(images),
-        categories=("circle", "square"),
-        epochs=3,
-        batch_size=4,
-        image_size=32,
-        device="cpu",
-        precision="fp32",
-        pretrained=False,
-        face_crop="off",
+    one, two = (
+        make_tiny_config(images, root / name, epochs=3, batch_size=4, face_crop="off")
+        for name in ("one", "two")
     )
-    one = dataclasses.replace(base, checkpoint_dir=str(root / "one"))
-    two = dataclasses.replace(base, checkpoint_dir=str(root / "two"))
     assert main(cli_args(one, "--face_crop", "off")) == 0
     return one, two, run_torchrun(two, "--face_crop", "off")
 
