@@ -25,10 +25,10 @@ import torch
 from torchvision import ops
 
 from emotion_tl.config import Config
-from emotion_tl.data.face_detect import load_detector
+from emotion_tl.data.faces.detect import load_detector
 from emotion_tl.data.files import load_image
 from emotion_tl.data.metadata import read_metadata
-from emotion_tl.faces import generate_dataset
+from emotion_tl.demo_faces import generate_dataset
 from emotion_tl.training.run import run_experiment
 
 BOX = ["face_x0", "face_y0", "face_x1", "face_y1"]

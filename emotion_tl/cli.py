@@ -24,7 +24,7 @@ from emotion_tl.commands import (
     run_weights,
 )
 from emotion_tl.config import add_config_arguments
-from emotion_tl.data.face_model import FaceModelError
+from emotion_tl.data.faces.model_file import FaceModelError
 from emotion_tl.data.files import DataError
 from emotion_tl.model.checkpoint import CheckpointError
 from emotion_tl.model.weights import WeightsUnavailableError
@@ -113,7 +113,7 @@ def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_demo_faces_arguments(parser: argparse.ArgumentParser) -> None:
-    from emotion_tl.faces.cli import add_arguments
+    from emotion_tl.demo_faces.cli import add_arguments
 
     add_arguments(parser)
 

@@ -80,8 +80,8 @@ def run_weights(args: argparse.Namespace) -> int:
     convert them) and say from where."""
     import time
 
-    from emotion_tl.data.face_detect import DETECTORS
-    from emotion_tl.data.face_model import face_model_path
+    from emotion_tl.data.faces.detect import DETECTORS
+    from emotion_tl.data.faces.model_file import face_model_path
     from emotion_tl.model.weights import load_pretrained_weights
 
     start = time.perf_counter()
@@ -150,7 +150,7 @@ def run_import_csv(args: argparse.Namespace) -> int:
 
 def run_demo_faces(args: argparse.Namespace) -> int:
     """`demo-faces`: render the synthetic demo set."""
-    from emotion_tl.faces.cli import run
+    from emotion_tl.demo_faces.cli import run
 
     return run(args)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from emotion_tl.cleaner import KEEP, SET_ASIDE, make_cleaner
+from emotion_tl.notebook.cleaner import KEEP, SET_ASIDE, make_cleaner
 from emotion_tl.data.cleaning import LOG_FILE, read_log
 
 

@@ -12,15 +12,15 @@ import pytest
 from PIL import Image
 
 from emotion_tl.cli import main
-from emotion_tl.faces import (
+from emotion_tl.demo_faces import (
     ACTION_NAMES,
     EXPRESSIONS,
     make_sample,
     measure_brow_asymmetry,
     render_sample,
 )
-from emotion_tl.faces.dataset import describe_sample
-from emotion_tl.faces.scene import encode_jpeg
+from emotion_tl.demo_faces.dataset import describe_sample
+from emotion_tl.demo_faces.scene import encode_jpeg
 
 IMAGES = Path(__file__).resolve().parents[1] / "Images"
 README = IMAGES / "README.md"

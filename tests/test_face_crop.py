@@ -16,9 +16,9 @@ from PIL import Image
 from torchvision import ops
 
 from emotion_tl.config import Config
-from emotion_tl.data import face_crop
+from emotion_tl.data.faces import crop as face_crop
 from emotion_tl.data.describe import make_data_report
-from emotion_tl.data.face_crop import (
+from emotion_tl.data.faces.crop import (
     CROPPED,
     FILLS_FRAME,
     NO_FACE,
@@ -27,14 +27,14 @@ from emotion_tl.data.face_crop import (
     apply_framing,
     plan_framing,
 )
-from emotion_tl.data.face_detect import DETECTORS, Face, load_detector
-from emotion_tl.data.face_model import FaceModelError
+from emotion_tl.data.faces.detect import DETECTORS, Face, load_detector
+from emotion_tl.data.faces.model_file import FaceModelError
 from emotion_tl.data.files import Skipped, load_image
 from emotion_tl.data.prepare import prepare_data
 from emotion_tl.data.scan import NO_FACE as NO_FACE_REASON
 from emotion_tl.data.scan import decode_images
 from emotion_tl.data.transforms import resize_size_for
-from emotion_tl.faces import generate_dataset, make_sample, render_scene
+from emotion_tl.demo_faces import generate_dataset, make_sample, render_scene
 
 BUNDLED = Path(__file__).resolve().parents[1] / "Images"
 
@@ -298,7 +298,7 @@ def test_without_a_detector_auto_trains_on_whole_images_and_on_stops(
 
 
 def test_a_face_model_that_is_not_the_pinned_one_is_refused(tmp_path, monkeypatch):
-    from emotion_tl.data import face_model
+    from emotion_tl.data.faces import model_file as face_model
 
     monkeypatch.setenv("EMOTION_TL_CACHE", str(tmp_path / "cache"))
     fake = tmp_path / "face_detection_full_range.tflite"
@@ -313,8 +313,8 @@ def test_a_face_model_that_is_not_the_pinned_one_is_refused(tmp_path, monkeypatc
 
 
 def test_loading_the_detector_prints_nothing(capfd):
-    from emotion_tl.data.face_detect import load_interpreter
-    from emotion_tl.data.face_model import face_model_path
+    from emotion_tl.data.faces.detect import load_interpreter
+    from emotion_tl.data.faces.model_file import face_model_path
 
     load_interpreter(str(face_model_path()))
     captured = capfd.readouterr()

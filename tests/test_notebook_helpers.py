@@ -11,7 +11,7 @@ import pytest
 
 from emotion_tl.config import Config
 from emotion_tl.model.checkpoint import load_checkpoint
-from emotion_tl.notebook import (
+from emotion_tl.notebook.parameters import (
     ParameterError,
     collect_parameters,
     config_from_parameters,
@@ -19,7 +19,7 @@ from emotion_tl.notebook import (
 )
 from emotion_tl.training.lr_find import LrFinding
 from emotion_tl.training.outputs import make_output_paths
-from emotion_tl.training_panel import WIDGET_RUNS, run_name, train_live
+from emotion_tl.notebook.training_panel import WIDGET_RUNS, run_name, train_live
 
 
 def test_parameters_become_a_config_and_objects_are_ignored():

@@ -24,7 +24,7 @@ from emotion_tl.evaluation.predict import predict_tensors
 from emotion_tl.evaluation.predictions import read_predictions_table
 from emotion_tl.model.checkpoint import CheckpointError, save_checkpoint
 from emotion_tl.model.resnet import build_model, count_trainable, make_param_groups
-from emotion_tl.photo_widget import make_photo_widget
+from emotion_tl.notebook.photo_widget import make_photo_widget
 
 REPORT = ["comparison.csv", "comparison.json", "comparison.md", "comparison.png"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from scipy.ndimage import laplace
 
-from emotion_tl.data.face_crop import CROPPED, FILLS_FRAME, NO_FACE, Framing
+from emotion_tl.data.faces.crop import CROPPED, FILLS_FRAME, NO_FACE, Framing
 
 BLUR_VARIANCE = 20.0  # variance of the Laplacian of the grey image (0-255) below this: blurred
 DARK, BRIGHT = 40.0, 215.0  # mean grey level outside these: too dark or too bright

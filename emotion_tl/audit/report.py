@@ -8,7 +8,7 @@ import pandas as pd
 
 from emotion_tl.audit.run import Audit
 from emotion_tl.config import Config
-from emotion_tl.data.face_crop import FaceCropSettings
+from emotion_tl.data.faces.crop import FaceCropSettings
 from emotion_tl.data.prepare import PreparedData
 from emotion_tl.figures.audit import plot_audit_sheet
 from emotion_tl.storage import save_figure_atomic, write_atomic

@@ -18,7 +18,7 @@ from emotion_tl.audit.labels import out_of_fold_probabilities, rank_label_issues
 from emotion_tl.audit.quality import find_quality_problems
 from emotion_tl.config import Config
 from emotion_tl.data.describe import describe_image_files
-from emotion_tl.data.face_crop import Framing
+from emotion_tl.data.faces.crop import Framing
 from emotion_tl.data.metadata import read_identities
 from emotion_tl.data.near_copies import perceptual_hashes
 from emotion_tl.data.prepare import PreparedData, prepare_data

@@ -11,7 +11,7 @@ import pandas as pd
 from PIL import Image
 
 from emotion_tl.data.balance import compute_imbalance, describe_balance, resolve_balance
-from emotion_tl.data.face_crop import CROPPED, FILLS_FRAME, NO_FACE, WHOLE, Framing
+from emotion_tl.data.faces.crop import CROPPED, FILLS_FRAME, NO_FACE, WHOLE, Framing
 from emotion_tl.data.prepare import PreparedData
 from emotion_tl.data.split import SPLITS
 

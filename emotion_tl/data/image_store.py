@@ -27,7 +27,7 @@ import PIL
 import torch
 import torchvision
 
-from emotion_tl.data.face_crop import FaceCropSettings, Framing
+from emotion_tl.data.faces.crop import FaceCropSettings, Framing
 from emotion_tl.storage import write_atomic
 
 logger = logging.getLogger("emotion_tl")

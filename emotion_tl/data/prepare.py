@@ -17,8 +17,8 @@ import pandas as pd
 import torch
 
 from emotion_tl.config import Config
-from emotion_tl.data.face_cache import FACE_CACHE_FILE, FaceCache
-from emotion_tl.data.face_crop import FaceCropSettings, FaceFinder, Framing, make_faces_table
+from emotion_tl.data.faces.cache import FACE_CACHE_FILE, FaceCache
+from emotion_tl.data.faces.crop import FaceCropSettings, FaceFinder, Framing, make_faces_table
 from emotion_tl.data.files import DataError, Skipped, check_data_dir, list_image_files
 from emotion_tl.data.image_store import ImageStore, open_store, take, use_disk
 from emotion_tl.data.metadata import read_identities

@@ -15,7 +15,7 @@ import PIL
 import torch
 from PIL import Image
 
-from emotion_tl.data.face_crop import FaceFinder, Framing
+from emotion_tl.data.faces.crop import FaceFinder, Framing
 from emotion_tl.data.files import MIN_SIDE, ImageTooSmall, Skipped, decode_image
 from emotion_tl.data.image_store import ImageStore
 from emotion_tl.data.near_copies import perceptual_hash

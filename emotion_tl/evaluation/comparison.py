@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from emotion_tl.config import APPROACHES, OUTPUT_PREFIX, Config
-from emotion_tl.data.face_crop import FaceCropSettings
+from emotion_tl.data.faces.crop import FaceCropSettings
 from emotion_tl.data.files import DataError
 from emotion_tl.data.split import read_split
 from emotion_tl.device import resolve_device, resolve_precision

@@ -20,7 +20,7 @@ from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 from torchvision.transforms.v2 import functional as TF
 
-from emotion_tl.data.face_crop import load_seen_image
+from emotion_tl.data.faces.crop import load_seen_image
 from emotion_tl.data.transforms import build_transforms
 from emotion_tl.device import autocast, resolve_device, resolve_precision, to_device
 from emotion_tl.evaluation.comparison import Comparison

@@ -14,8 +14,8 @@ from torch import nn
 from torchvision.transforms import v2
 
 from emotion_tl.config import Config
-from emotion_tl.data.face_cache import FaceCache
-from emotion_tl.data.face_crop import FaceCropSettings, FaceFinder, Framing
+from emotion_tl.data.faces.cache import FaceCache
+from emotion_tl.data.faces.crop import FaceCropSettings, FaceFinder, Framing
 from emotion_tl.data.files import IMAGE_EXTENSIONS, DataError, Skipped, list_image_files
 from emotion_tl.data.scan import decode_images
 from emotion_tl.data.transforms import build_transforms

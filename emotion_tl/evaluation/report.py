@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from torchvision.transforms.v2 import functional as TF
 
-from emotion_tl.data.face_crop import load_seen_image
+from emotion_tl.data.faces.crop import load_seen_image
 from emotion_tl.evaluation.comparison import ApproachOutputs, Comparison, load_comparison
 from emotion_tl.evaluation.paired import find_only_right
 from emotion_tl.evaluation.predict import predictor_from_checkpoint

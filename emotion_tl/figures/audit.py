@@ -6,7 +6,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from emotion_tl.data.face_crop import FaceCropSettings, load_seen_image
+from emotion_tl.data.faces.crop import FaceCropSettings, load_seen_image
 
 
 def plot_audit_sheet(

@@ -11,7 +11,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from emotion_tl.data.face_crop import FaceCropSettings, load_seen_image
+from emotion_tl.data.faces.crop import FaceCropSettings, load_seen_image
 from emotion_tl.figures.training import draw_histories
 
 

@@ -9,7 +9,7 @@ from matplotlib.patches import Rectangle
 from matplotlib.transforms import Affine2D
 from PIL import Image
 
-from emotion_tl.data.face_crop import FaceCropSettings, FaceFinder
+from emotion_tl.data.faces.crop import FaceCropSettings, FaceFinder
 
 
 def draw_framing(ax, framing) -> None:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from emotion_tl.config import Config
-from emotion_tl.data.face_crop import FaceCropSettings
+from emotion_tl.data.faces.crop import FaceCropSettings
 from emotion_tl.data.image_store import take
 from emotion_tl.data.prepare import PreparedData
 from emotion_tl.data.split import SPLITS

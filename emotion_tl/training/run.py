@@ -16,7 +16,7 @@ import pandas as pd
 
 from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.data.describe import make_data_report
-from emotion_tl.data.face_crop import FACES_FILE
+from emotion_tl.data.faces.crop import FACES_FILE
 from emotion_tl.data.files import DataError
 from emotion_tl.data.prepare import PreparedData, prepare_data
 from emotion_tl.data.split import check_same_split, save_split

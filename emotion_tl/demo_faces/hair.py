@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from emotion_tl.faces.canvas import Canvas, Points, darken, lighten, make_arc, make_ellipse
-from emotion_tl.faces.identity import Identity
-from emotion_tl.faces.mouth import MouthShape
-from emotion_tl.faces.parts import Layout
+from emotion_tl.demo_faces.canvas import Canvas, Points, darken, lighten, make_arc, make_ellipse
+from emotion_tl.demo_faces.identity import Identity
+from emotion_tl.demo_faces.mouth import MouthShape
+from emotion_tl.demo_faces.parts import Layout
 
 # style: (volume above the skull, how far down the sides it reaches in radians past the ear
 # line, height of the hairline above the eyes)

@@ -19,7 +19,7 @@ import ipywidgets as widgets
 import pandas as pd
 
 from emotion_tl.data.cleaning import LOG_FILE, Move, apply_moves, undo_last
-from emotion_tl.data.face_crop import FaceCropSettings, load_seen_image
+from emotion_tl.data.faces.crop import FaceCropSettings, load_seen_image
 from emotion_tl.data.files import DataError
 
 KEEP, SET_ASIDE = "keep", "set aside"

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from emotion_tl.faces.actions import make_resting_actions
+from emotion_tl.demo_faces.actions import make_resting_actions
 
 Color = tuple[int, int, int]
 

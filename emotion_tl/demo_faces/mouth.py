@@ -7,9 +7,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from emotion_tl.faces.canvas import Canvas, Points, darken
-from emotion_tl.faces.identity import Identity
-from emotion_tl.faces.parts import Layout
+from emotion_tl.demo_faces.canvas import Canvas, Points, darken
+from emotion_tl.demo_faces.identity import Identity
+from emotion_tl.demo_faces.parts import Layout
 
 CURVE_POINTS = 33
 

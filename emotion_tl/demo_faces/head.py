@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from emotion_tl.faces.canvas import Canvas, Points, darken, make_ellipse
-from emotion_tl.faces.identity import Identity
-from emotion_tl.faces.parts import Layout
+from emotion_tl.demo_faces.canvas import Canvas, Points, darken, make_ellipse
+from emotion_tl.demo_faces.identity import Identity
+from emotion_tl.demo_faces.parts import Layout
 
 
 def make_face_outline(identity: Identity, layout: Layout, count: int = 120) -> Points:

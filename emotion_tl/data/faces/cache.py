@@ -10,8 +10,8 @@ import json
 import logging
 from pathlib import Path
 
-from emotion_tl.data.face_detect import DETECTORS, MIN_SCORE, Face
-from emotion_tl.data.face_model import MODELS
+from emotion_tl.data.faces.detect import DETECTORS, MIN_SCORE, Face
+from emotion_tl.data.faces.model_file import MODELS
 from emotion_tl.storage import write_atomic
 
 logger = logging.getLogger("emotion_tl")

@@ -12,7 +12,7 @@ import pandas as pd
 from PIL import Image
 from torchvision.transforms.functional import pil_to_tensor
 
-from emotion_tl.data.face_crop import CROPPED, FILLS_FRAME, NO_FACE, FaceFinder
+from emotion_tl.data.faces.crop import CROPPED, FILLS_FRAME, NO_FACE, FaceFinder
 from emotion_tl.data.files import load_image
 from emotion_tl.evaluation.comparison import Comparison
 from emotion_tl.evaluation.explain import explain_images

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from torchvision.ops import nms
 
-from emotion_tl.data.face_model import FaceModelError, face_model_path
+from emotion_tl.data.faces.model_file import FaceModelError, face_model_path
 
 
 @dataclass(frozen=True)

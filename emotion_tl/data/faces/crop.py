@@ -15,9 +15,9 @@ import pandas as pd
 from PIL import Image
 
 from emotion_tl.config import Config
-from emotion_tl.data.face_cache import FaceCache
-from emotion_tl.data.face_detect import Detector, Face, load_detector
-from emotion_tl.data.face_model import FaceModelError
+from emotion_tl.data.faces.cache import FaceCache
+from emotion_tl.data.faces.detect import Detector, Face, load_detector
+from emotion_tl.data.faces.model_file import FaceModelError
 from emotion_tl.data.files import load_image
 
 logger = logging.getLogger("emotion_tl")

@@ -15,7 +15,7 @@ from functools import cache
 import numpy as np
 from PIL import Image, ImageFilter
 
-from emotion_tl.faces.render import CANVAS_SIZE, FACE_CENTER
+from emotion_tl.demo_faces.render import CANVAS_SIZE, FACE_CENTER
 
 # Photos without people or animal faces in them, so a background never shows a second face.
 SKIMAGE_PHOTOS = ("coffee", "rocket", "brick", "grass", "gravel", "moon", "hubble_deep_field")

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
-from emotion_tl.faces.canvas import Canvas, darken, lighten, make_arc, make_ellipse
-from emotion_tl.faces.identity import Identity
+from emotion_tl.demo_faces.canvas import Canvas, darken, lighten, make_arc, make_ellipse
+from emotion_tl.demo_faces.identity import Identity
 
 SIDES = (("left", -1.0), ("right", 1.0))
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from emotion_tl.faces.actions import EXPRESSIONS
-from emotion_tl.faces.render import CANVAS_SIZE, FACE_CENTER, FACE_UNIT
-from emotion_tl.faces.scene import BACKGROUND_PHOTOS, load_photo
+from emotion_tl.demo_faces.actions import EXPRESSIONS
+from emotion_tl.demo_faces.render import CANVAS_SIZE, FACE_CENTER, FACE_UNIT
+from emotion_tl.demo_faces.scene import BACKGROUND_PHOTOS, load_photo
 
 # Photographs of places and things (the moon and the deep field are left to the tight crops).
 SCENE_PHOTOS = tuple(p for p in BACKGROUND_PHOTOS if p not in ("moon", "hubble_deep_field"))

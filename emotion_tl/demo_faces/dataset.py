@@ -17,17 +17,17 @@ import numpy as np
 from PIL import Image
 
 from emotion_tl.data.metadata import METADATA_FILE
-from emotion_tl.faces.actions import (
+from emotion_tl.demo_faces.actions import (
     ACTION_NAMES,
     DEFAULT_DIFFICULTY,
     EXPRESSIONS,
     make_actions,
     sample_intensity,
 )
-from emotion_tl.faces.identity import Identity, make_identity
-from emotion_tl.faces.render import render_person
-from emotion_tl.faces.scene import Nuisance, compose_picture, encode_jpeg, make_nuisance
-from emotion_tl.faces.scenes import compose_scene, make_scene_rng
+from emotion_tl.demo_faces.identity import Identity, make_identity
+from emotion_tl.demo_faces.render import render_person
+from emotion_tl.demo_faces.scene import Nuisance, compose_picture, encode_jpeg, make_nuisance
+from emotion_tl.demo_faces.scenes import compose_scene, make_scene_rng
 
 DEFAULT_SIZE = 224
 

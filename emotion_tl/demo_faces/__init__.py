@@ -6,7 +6,7 @@ to the label is varied on purpose (scene). `render_scene` pastes a person small 
 (scenes); `generate_dataset` writes a whole folder.
 """
 
-from emotion_tl.faces.actions import (
+from emotion_tl.demo_faces.actions import (
     ACTION_NAMES,
     DEFAULT_DIFFICULTY,
     EXPRESSIONS,
@@ -15,7 +15,7 @@ from emotion_tl.faces.actions import (
     measure_brow_asymmetry,
     sample_intensity,
 )
-from emotion_tl.faces.dataset import (
+from emotion_tl.demo_faces.dataset import (
     DEFAULT_SIZE,
     FaceSample,
     generate_dataset,
@@ -24,10 +24,10 @@ from emotion_tl.faces.dataset import (
     render_sample,
     render_scene,
 )
-from emotion_tl.faces.identity import Identity, make_identity
-from emotion_tl.faces.render import render_person
-from emotion_tl.faces.scene import Nuisance, make_nuisance
-from emotion_tl.faces.sheet import make_contact_sheet
+from emotion_tl.demo_faces.identity import Identity, make_identity
+from emotion_tl.demo_faces.render import render_person
+from emotion_tl.demo_faces.scene import Nuisance, make_nuisance
+from emotion_tl.demo_faces.sheet import make_contact_sheet
 
 __all__ = [
     "ACTION_NAMES",

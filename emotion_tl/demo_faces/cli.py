@@ -10,7 +10,7 @@ import os
 import time
 from pathlib import Path
 
-from emotion_tl.faces import (
+from emotion_tl.demo_faces import (
     DEFAULT_DIFFICULTY,
     DEFAULT_SIZE,
     EXPRESSIONS,
