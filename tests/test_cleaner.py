@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from emotion_tl.notebook.cleaner import KEEP, SET_ASIDE, make_cleaner
 from emotion_tl.data.cleaning import LOG_FILE, read_log
+from emotion_tl.notebook.cleaner import KEEP, SET_ASIDE, make_cleaner
 
 
 def audit_table() -> pd.DataFrame:

@@ -16,8 +16,8 @@ from PIL import Image
 from torchvision import ops
 
 from emotion_tl.config import Config
-from emotion_tl.data.faces import crop as face_crop
 from emotion_tl.data.describe import make_data_report
+from emotion_tl.data.faces import crop as face_crop
 from emotion_tl.data.faces.crop import (
     CROPPED,
     FILLS_FRAME,

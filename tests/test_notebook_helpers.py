@@ -17,9 +17,9 @@ from emotion_tl.notebook.parameters import (
     config_from_parameters,
     make_training_widgets,
 )
+from emotion_tl.notebook.training_panel import WIDGET_RUNS, run_name, train_live
 from emotion_tl.training.lr_find import LrFinding
 from emotion_tl.training.outputs import make_output_paths
-from emotion_tl.notebook.training_panel import WIDGET_RUNS, run_name, train_live
 
 
 def test_parameters_become_a_config_and_objects_are_ignored():

@@ -1,4 +1,4 @@
-"""`python -m emotion_tl.demo_faces`, kept working: the same as `python -m emotion_tl demo-faces`."""
+"""`python -m emotion_tl.demo_faces`, kept: the same as `python -m emotion_tl demo-faces`."""
 
 import sys
 

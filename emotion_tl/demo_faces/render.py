@@ -8,7 +8,12 @@ import numpy as np
 from PIL import Image, ImageChops
 
 from emotion_tl.demo_faces.canvas import Canvas
-from emotion_tl.demo_faces.hair import draw_facial_hair, draw_glasses, draw_hair_back, draw_hair_front
+from emotion_tl.demo_faces.hair import (
+    draw_facial_hair,
+    draw_glasses,
+    draw_hair_back,
+    draw_hair_front,
+)
 from emotion_tl.demo_faces.head import draw_body, draw_ears, draw_face_skin
 from emotion_tl.demo_faces.identity import Identity
 from emotion_tl.demo_faces.mouth import draw_mouth, make_mouth_shape

@@ -84,7 +84,7 @@ def config_from_parameters(namespace: dict[str, Any], **fixed: Any) -> Config:
 def make_training_widgets(
     cfg: Config, approach: str, train: Train = train_live, find: Find = find_live
 ) -> TrainingPanel:
-    """The training widget for `approach` (emotion_tl.notebook.training_panel): sliders and lists for
+    """The training widget for `approach` (notebook/training_panel.py): sliders and lists for
     epochs, categories, images per category, batch size and learning rate; the learning-rate
     finder with a button that takes its suggestion; Train, Stop and Resume; curves redrawn after
     every epoch; a table of the runs so far.
