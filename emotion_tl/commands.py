@@ -87,8 +87,8 @@ def run_weights(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     weights = load_pretrained_weights(args.weights, allow_download=not args.no_download)
     print(f"weights: {weights.source} (resolved in {time.perf_counter() - start:.2f} s)")
-    for name, spec in DETECTORS.items():
-        print(f"face detector {name}: {face_model_path(spec.model)}")
+    for name, entry in DETECTORS.items():
+        print(f"face detector {name}: {face_model_path(entry.model)}")
     return 0
 
 

@@ -313,7 +313,7 @@ def test_a_face_model_that_is_not_the_pinned_one_is_refused(tmp_path, monkeypatc
 
 
 def test_loading_the_detector_prints_nothing(capfd):
-    from emotion_tl.data.faces.detect import load_interpreter
+    from emotion_tl.data.faces.blazeface import load_interpreter
     from emotion_tl.data.faces.model_file import face_model_path
 
     load_interpreter(str(face_model_path()))

@@ -11,7 +11,6 @@ import logging
 from pathlib import Path
 
 from emotion_tl.data.faces.detect import DETECTORS, MIN_SCORE, Face
-from emotion_tl.data.faces.model_file import MODELS
 from emotion_tl.storage import write_atomic
 
 logger = logging.getLogger("emotion_tl")
@@ -28,7 +27,7 @@ class FaceCache:
         self.stamp = {
             "version": CACHE_VERSION,
             "detector": detector,
-            "model_sha256": MODELS[DETECTORS[detector].model][1],
+            "model_sha256": DETECTORS[detector].model_sha256,
             "min_score": MIN_SCORE,
         }
         self.entries: dict[str, list[list[float]]] = {}
