@@ -129,8 +129,10 @@ def run_sweep_file(args: argparse.Namespace) -> int:
 
     result = run_sweep(args.sweep_file)
     counts = result["counts"]
-    print(f"Runs: {counts['done']} run now, {counts['skipped']} already done, "
-          f"{counts['failed']} failed")  # fmt: skip
+    print(
+        f"Runs: {counts['done']} run now, {counts['skipped']} already done, "
+        f"{counts['failed']} failed"
+    )
     if not result["table"].empty:
         print(result["table"].drop(columns="folder").to_string(index=False))
         print("Wrote " + ", ".join(str(result[k]) for k in ("csv", "png") if k in result))
@@ -161,7 +163,9 @@ def run_export(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
     export_onnx(args.checkpoint, out)
-    print(f"Wrote {out} (input 'image': float32 batch x 3 x size x size, normalised; output "
-          "'logits'); predict with: python -m emotion_tl predict --checkpoint "
-          f"{out} IMAGES")  # fmt: skip
+    print(
+        f"Wrote {out} (input 'image': float32 batch x 3 x size x size, normalised; output "
+        "'logits'); predict with: python -m emotion_tl predict --checkpoint "
+        f"{out} IMAGES"
+    )
     return 0

@@ -140,9 +140,13 @@ def run_cell(sweep: Sweep, cell: dict[str, Any]) -> str:
     logger.info("Sweep: %s", folder.name)
     try:
         papermill.execute_notebook(
-            sweep.notebook, folder / sweep.notebook.name, parameters=parameters,
-            kernel_name="python3", cwd=sweep.notebook.parent, progress_bar=False,
-        )  # fmt: skip
+            sweep.notebook,
+            folder / sweep.notebook.name,
+            parameters=parameters,
+            kernel_name="python3",
+            cwd=sweep.notebook.parent,
+            progress_bar=False,
+        )
     except Exception as error:  # one bad cell must not end the sweep
         logger.warning("Sweep: %s failed (%s); the next call runs it again.", folder.name, error)
         return "failed"
@@ -163,14 +167,17 @@ def gather(sweep: Sweep) -> pd.DataFrame:
                 checkpoint = load_checkpoint(paths["best"])
                 metrics = checkpoint["metrics"]
                 epochs = pd.read_csv(paths["history_csv"])["seconds"].sum()
-                rows.append(cell | {
-                    "approach": OUTPUT_PREFIX[approach],
-                    "best_epoch": int(checkpoint["epoch"]),
-                    "best_val_acc": metrics["val_acc"],
-                    "test_acc": metrics["test_acc"],
-                    "seconds": round(metrics.get("setup_seconds", 0.0) + epochs, 2),
-                    "folder": folder.name,
-                })  # fmt: skip
+                rows.append(
+                    cell
+                    | {
+                        "approach": OUTPUT_PREFIX[approach],
+                        "best_epoch": int(checkpoint["epoch"]),
+                        "best_val_acc": metrics["val_acc"],
+                        "test_acc": metrics["test_acc"],
+                        "seconds": round(metrics.get("setup_seconds", 0.0) + epochs, 2),
+                        "folder": folder.name,
+                    }
+                )
     return pd.DataFrame(rows)
 
 

@@ -17,7 +17,7 @@ from emotion_tl.notebook.parameters import (
     config_from_parameters,
     make_training_widgets,
 )
-from emotion_tl.notebook.training_panel import WIDGET_RUNS, run_name, train_live
+from emotion_tl.notebook.widget_runs import WIDGET_RUNS, run_name, train_live
 from emotion_tl.training.lr_find import LrFinding
 from emotion_tl.training.outputs import make_output_paths
 

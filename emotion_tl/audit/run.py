@@ -73,11 +73,16 @@ def label_rows(data: PreparedData, probabilities: np.ndarray) -> list[dict]:
     for index in rank_label_issues(labels, probabilities):
         guess = int(probabilities[index].argmax())
         rows.append(
-            row(data, index, "label", 1 - probabilities[index, labels[index]],
+            row(
+                data,
+                index,
+                "label",
+                1 - probabilities[index, labels[index]],
                 f"look: move to {data.class_names[guess]} if that is right",
                 guess=data.class_names[guess],
-                guess_probability=round(float(probabilities[index, guess]), 4))
-        )  # fmt: skip
+                guess_probability=round(float(probabilities[index, guess]), 4),
+            )
+        )
     return rows
 
 

@@ -41,9 +41,10 @@ class ImportReport:
     skipped: list[tuple[int, str]] = field(default_factory=list)  # (row number, why)
 
     def summary(self, shown: int = 10) -> str:
-        lines = [f"{sum(self.written.values())} pictures written: " + ", ".join(
-            f"{name} {count}" for name, count in sorted(self.written.items())
-        )]  # fmt: skip
+        lines = [
+            f"{sum(self.written.values())} pictures written: "
+            + ", ".join(f"{name} {count}" for name, count in sorted(self.written.items()))
+        ]
         if self.skipped:
             lines.append(f"{len(self.skipped)} row(s) skipped:")
             lines += [f"  row {row}: {why}" for row, why in self.skipped[:shown]]

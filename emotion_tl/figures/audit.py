@@ -26,6 +26,13 @@ def plot_audit_sheet(
         axes[line, 0].set_title(problem, loc="left", size=10, weight="bold")
         for ax, (file, caption) in zip(axes[line], items, strict=False):
             ax.imshow(load_seen_image(Path(data_dir) / file, face_crop))
-            ax.text(0.5, -0.08, f"{file}\n{caption}", transform=ax.transAxes, ha="center",
-                    va="top", size=7)  # fmt: skip
+            ax.text(
+                0.5,
+                -0.08,
+                f"{file}\n{caption}",
+                transform=ax.transAxes,
+                ha="center",
+                va="top",
+                size=7,
+            )
     return figure

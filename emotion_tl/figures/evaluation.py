@@ -162,8 +162,15 @@ def plot_feature_maps(
     axes = figure.subplots(1, len(maps), squeeze=False)[0]
     order = sorted(set(labels))
     for ax, (name, (points, ratios)) in zip(axes, maps.items(), strict=True):
-        sns.scatterplot(x=points[:, 0], y=points[:, 1], hue=list(labels), hue_order=order,
-                        ax=ax, s=22, alpha=0.8)  # fmt: skip
+        sns.scatterplot(
+            x=points[:, 0],
+            y=points[:, 1],
+            hue=list(labels),
+            hue_order=order,
+            ax=ax,
+            s=22,
+            alpha=0.8,
+        )
         ax.set_title(name)
         ax.set_xlabel(f"first direction ({ratios[0]:.0%} of the variance)")
         ax.set_ylabel(f"second direction ({ratios[1]:.0%})")

@@ -22,9 +22,15 @@ def plot_sweep(table: pd.DataFrame, names: list[str], value: str = "best_val_acc
         if columns is None:
             grid = grid.rename(columns={value: ""})
         sns.heatmap(
-            grid, ax=ax, annot=True, fmt=".3f", cmap="viridis", vmin=0, vmax=1,
+            grid,
+            ax=ax,
+            annot=True,
+            fmt=".3f",
+            cmap="viridis",
+            vmin=0,
+            vmax=1,
             cbar_kws={"label": value.replace("_", " ")},
-        )  # fmt: skip
+        )
         ax.set_title(approach)
     figure.suptitle(f"{value.replace('_', ' ')} per run")
     return figure

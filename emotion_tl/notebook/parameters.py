@@ -7,7 +7,8 @@ import difflib
 from typing import Any
 
 from emotion_tl.config import Config, config_from_dict
-from emotion_tl.notebook.training_panel import Find, Train, TrainingPanel, find_live, train_live
+from emotion_tl.notebook.training_panel import TrainingPanel
+from emotion_tl.notebook.widget_runs import Find, Train, find_live, train_live
 
 # Types a papermill parameter can have (papermill writes plain Python literals).
 LITERAL_TYPES = (type(None), bool, int, float, str, list, tuple, dict)

@@ -3,15 +3,13 @@ after every epoch, stop (keeping an interrupted checkpoint) and resume.
 
 Training runs in a thread so that the kernel stays free to receive the Stop click; the thread
 touches only widget values (curves and tables as PNG and HTML), which ipywidgets sends from any
-thread. Each run trains into its own folder under `checkpoint_dir/widget_runs/`, named by its
-settings, so runs never overwrite the notebook's own outputs or each other's.
+thread. What the buttons run, and the folder each run trains into, is in widget_runs.py.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,54 +17,18 @@ import pandas as pd
 
 from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.data.files import list_categories
+from emotion_tl.notebook.widget_runs import (
+    FINDER_STEPS,
+    WIDGET_RUNS,
+    Find,
+    Train,
+    find_live,
+    run_name,
+    train_live,
+)
 from emotion_tl.storage import figure_png
 
-WIDGET_RUNS = "widget_runs"  # sub-folder of checkpoint_dir for runs started from the widgets
 IMAGE_CHOICES = (10, 20, 40, 80, 160)  # images per category offered, besides "all"
-
-FINDER_STEPS = 100  # training steps of the learning-rate finder (it stops early on divergence)
-
-# train(cfg, approach, on_epoch=callback(history so far), stop=threading.Event) -> result with
-# .history, .test_acc and .outputs["confusion_csv"]
-Train = Callable[..., Any]
-# find(cfg, approach) -> (LrFinding, {"csv": path, "png": path})
-Find = Callable[[Config, str], tuple[Any, dict[str, Path]]]
-
-
-def train_live(
-    cfg: Config, approach: str, *, on_epoch: Callable[[list[dict]], None], stop: threading.Event
-) -> Any:
-    """Prepare the data and train one approach, calling `on_epoch` after every epoch."""
-    from emotion_tl.training.approach import train_approach
-    from emotion_tl.training.run import prepare_run
-
-    data, pretrained = prepare_run(cfg)
-    return train_approach(
-        cfg, approach, data, pretrained, Path(cfg.checkpoint_dir), stop=stop, on_epoch=on_epoch
-    )
-
-
-def find_live(cfg: Config, approach: str) -> tuple[Any, dict[str, Path]]:
-    """Run the learning-rate finder with the widget's settings; write its curve to the run's
-    folder (no checkpoint, no split.csv)."""
-    from emotion_tl.data.prepare import prepare_data
-    from emotion_tl.model.weights import load_backbone_weights
-    from emotion_tl.training.lr_find import find_learning_rate, write_lr_finding
-
-    Path(cfg.checkpoint_dir).mkdir(parents=True, exist_ok=True)
-    data = prepare_data(cfg)
-    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)
-    finding = find_learning_rate(cfg, approach, data, pretrained, steps=FINDER_STEPS)
-    return finding, write_lr_finding(finding, Path(cfg.checkpoint_dir), approach)
-
-
-def run_name(cfg: Config, approach: str) -> str:
-    """A folder name that says the settings a widget run was trained with."""
-    images = cfg.max_images_per_category or "all"
-    return (
-        f"{approach}_{'-'.join(cfg.categories)}_e{cfg.epochs}_b{cfg.batch_size}"
-        f"_lr{cfg.learning_rate:.3g}_n{images}"
-    )
 
 
 class TrainingPanel:
@@ -85,6 +47,15 @@ class TrainingPanel:
         self.stop_event: threading.Event | None = None
         self.stopped_cfg: Config | None = None  # the run Resume continues
 
+        settings = self._make_settings()
+        finder, buttons = self._make_buttons()
+        self.widget = widgets.VBox([*settings, finder, buttons, *self._make_outputs()])
+
+    def _make_settings(self) -> list[Any]:
+        """The choices a run is trained with, from the notebook's Config, top to bottom."""
+        import ipywidgets as widgets
+
+        cfg = self.cfg
         categories = list_categories(cfg.data_dir) or list(cfg.categories)
         self.epochs = widgets.IntSlider(
             value=cfg.epochs, min=1, max=max(50, cfg.epochs), description="epochs"
@@ -95,6 +66,7 @@ class TrainingPanel:
             rows=min(len(categories), 8),
             description="categories",
         )
+        hint = widgets.HTML("Ctrl/Shift-click to choose several categories.")
         images = sorted({*IMAGE_CHOICES, cfg.max_images_per_category or IMAGE_CHOICES[0]})
         self.images = widgets.Dropdown(
             options=[("all", None), *[(str(n), n) for n in images]],
@@ -113,19 +85,22 @@ class TrainingPanel:
         self.rate_used = widgets.HTML()
         self.learning_rate.observe(lambda _: self.show_rate(), names="value")
         self.show_rate()
+        chosen = [self.epochs, self.categories, hint, self.images, self.batch_size]
+        return [*chosen, self.learning_rate, self.rate_used]
+
+    def _make_outputs(self) -> list[Any]:
+        """What a run shows: the status line, the finder's curve, the training curves, the
+        confusion matrix and the table of runs."""
+        import ipywidgets as widgets
+
         self.status = widgets.HTML("Nothing trained yet: choose settings and click Train.")
         # Hidden until there is a picture: an empty image shows as a broken one.
+        self.finder = widgets.Image(format="png", layout={"display": "none"})
         self.curves = widgets.Image(format="png", layout={"display": "none"})
         self.curves.add_class("emotion-tl-curves")  # how the browser test finds them
         self.matrix = widgets.Image(format="png", layout={"display": "none"})
         self.table = widgets.HTML()
-        hint = widgets.HTML("Ctrl/Shift-click to choose several categories.")
-        finder, buttons = self._make_buttons()
-        self.widget = widgets.VBox(
-            [self.epochs, self.categories, hint, self.images, self.batch_size,
-             self.learning_rate, self.rate_used, finder, buttons, self.status, self.finder,
-             self.curves, self.matrix, self.table]
-        )  # fmt: skip
+        return [self.status, self.finder, self.curves, self.matrix, self.table]
 
     def _make_buttons(self) -> tuple[Any, Any]:
         """The finder's row (Find, Use) and the training row (Train, Stop, Resume)."""
@@ -148,7 +123,6 @@ class TrainingPanel:
         )
         self.find_button.on_click(lambda _: self.start_find())
         self.use_button.on_click(lambda _: self.use_suggestion())
-        self.finder = widgets.Image(format="png", layout={"display": "none"})
         return (
             widgets.HBox([self.find_button, self.use_button]),
             widgets.HBox([self.train_button, self.stop_button, self.resume_button]),
@@ -273,8 +247,11 @@ class TrainingPanel:
         from emotion_tl.figures.evaluation import plot_confusion_matrix
         from emotion_tl.training.resume import TrainingInterrupted
 
-        row = {"run": Path(cfg.checkpoint_dir).name, "epochs": cfg.epochs,
-               "images/category": cfg.max_images_per_category or "all"}  # fmt: skip
+        row = {
+            "run": Path(cfg.checkpoint_dir).name,
+            "epochs": cfg.epochs,
+            "images/category": cfg.max_images_per_category or "all",
+        }
         try:
             result = self.train(cfg, self.approach, on_epoch=self.show_epoch, stop=self.stop_event)
         except TrainingInterrupted as stopped:

@@ -139,9 +139,14 @@ def find_learning_rate(
     model, net, loaders = build_training(cfg, approach, data, pretrained, device, precision)
     backbone_lr, head_lr = cfg.lr_for(approach)
     step = make_train_step(
-        net, approach, backbone_lr=backbone_lr, head_lr=head_lr, device=device,
-        precision=precision, class_weights=choose_class_weights(cfg, data, net is not model),
-    )  # fmt: skip
+        net,
+        approach,
+        backbone_lr=backbone_lr,
+        head_lr=head_lr,
+        device=device,
+        precision=precision,
+        class_weights=choose_class_weights(cfg, data, net is not model),
+    )
     return range_test(net, loaders["train"], step, exponential_rates(start, end, steps))
 
 

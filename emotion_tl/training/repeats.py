@@ -143,8 +143,11 @@ def make_time_estimate(cfg: Config, approach: str) -> Callable[[list[dict]], Non
             seconds = float(history[0]["seconds"]) * cfg.epochs * cfg.repeats
             logger.info(
                 "%s: %.1f s per epoch, so %d splits of %d epochs take about %.0f min in all",
-                OUTPUT_PREFIX[approach], history[0]["seconds"], cfg.repeats, cfg.epochs,
+                OUTPUT_PREFIX[approach],
+                history[0]["seconds"],
+                cfg.repeats,
+                cfg.epochs,
                 seconds / 60,
-            )  # fmt: skip
+            )
 
     return estimate
