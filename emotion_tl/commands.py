@@ -163,7 +163,7 @@ def run_export(args: argparse.Namespace) -> int:
 
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
     export_onnx(args.checkpoint, out)
-    print(f"Wrote {out} (input 'image': float32 batch x 3 x size x size, normalised; output "
+    print(f"Wrote {out} (input 'image': float32 batch x channels x size x size, normalised; output "
           "'logits'); predict with: python -m emotion_tl predict --checkpoint "
           f"{out} IMAGES")  # fmt: skip
     return 0

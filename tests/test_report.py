@@ -67,7 +67,9 @@ def test_compare_predicts_the_saved_test_split_and_writes_the_report(tiny_config
     for name, model in models.items():
         table = pd.read_csv(out_dir / f"{name}_test_predictions.csv")
         labels, probabilities[name] = read_predictions_table(table, data.class_names)
-        expected, expected_labels = predict_loader(model, test_loader, torch.device("cpu"), "fp32")
+        expected, expected_labels = predict_loader(
+            model, test_loader, torch.device("cpu"), "fp32", "resnet50"
+        )
         np.testing.assert_allclose(probabilities[name], expected, rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(labels, expected_labels)
 
