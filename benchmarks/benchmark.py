@@ -37,8 +37,8 @@ from emotion_tl.config import Config, add_config_arguments, config_from_args
 from emotion_tl.data.prepare import prepare_data
 from emotion_tl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, resize_size_for
 from emotion_tl.device import resolve_device, resolve_precision, seed_everything
-from emotion_tl.model.resnet import build_model, make_param_groups, set_train_mode
-from emotion_tl.model.weights import load_backbone_weights
+from emotion_tl.model.backbones import load_backbone_weights
+from emotion_tl.model.network import build_model, make_param_groups, set_train_mode
 from emotion_tl.training.approach import train_approach
 from emotion_tl.training.loop import is_better, make_train_step
 
@@ -77,7 +77,13 @@ def run_roof(device_name: str, precision: str, batch_size: int, image_size: int,
     model = build_model(2)
     # The package's own training step (the one fit runs), fed tensors already on the device.
     step = make_train_step(
-        model, "finetuning", backbone_lr=1e-4, head_lr=1e-4, device=device, precision=precision
+        model,
+        "finetuning",
+        backbone=Config.backbone,
+        backbone_lr=1e-4,
+        head_lr=1e-4,
+        device=device,
+        precision=precision,
     )
     model.train()
     images = torch.randn(batch_size, 3, image_size, image_size, device=device)

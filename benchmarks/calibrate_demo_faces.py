@@ -47,7 +47,7 @@ def load_pictures(image_dir: Path, files: list[str], size: int = 224) -> np.ndar
 @torch.no_grad()
 def extract_resnet_features(pictures: np.ndarray, batch_size: int = 32) -> np.ndarray:
     """Pooled 2048-d features of the ImageNet ResNet50 (frozen, eval mode)."""
-    from emotion_tl.model.resnet import build_model
+    from emotion_tl.model.network import build_model
     from emotion_tl.model.weights import load_pretrained_weights
 
     model = build_model(num_classes=2, weights=load_pretrained_weights())

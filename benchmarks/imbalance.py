@@ -29,10 +29,10 @@ from emotion_tl.data.balance import make_balanced_sampler, make_class_weights
 from emotion_tl.data.files import decode_image
 from emotion_tl.data.metadata import read_metadata
 from emotion_tl.data.split import make_split
-from emotion_tl.data.transforms import build_transforms, resize_size_for
+from emotion_tl.data.transforms import resize_size_for
 from emotion_tl.device import resolve_precision
-from emotion_tl.model.resnet import FEATURE_DIM, build_model
-from emotion_tl.model.weights import load_backbone_weights
+from emotion_tl.model.backbones import get_backbone, load_backbone_weights
+from emotion_tl.model.network import build_model
 from emotion_tl.training.feature_cache import compute_features
 from emotion_tl.training.feature_loaders import FeatureHead
 from emotion_tl.training.loop import BestEpoch, fit
@@ -41,17 +41,18 @@ CPU = torch.device("cpu")
 
 
 def extract_features(files: list[str], cfg: Config) -> torch.Tensor:
-    """Frozen ImageNet ResNet50 features (N, 2048) of the evaluation view of each file."""
-    pretrained = load_backbone_weights(True, cfg.weights)
-    model = build_model(2, pretrained.weights)
+    """Frozen backbone features (N, feature_dim) of the evaluation view of each file."""
+    pretrained = load_backbone_weights(True, cfg.weights, cfg.backbone)
+    model = build_model(2, pretrained.weights, backbone=cfg.backbone)
     size = resize_size_for(cfg.image_size)
     images = [decode_image(Path(cfg.data_dir) / f, size) for f in files]
-    transform = build_transforms(cfg.image_size, train=False)
+    transform = get_backbone(cfg.backbone).transform(cfg.image_size, train=False)
     return compute_features(
         model,
         images,
         transform,
         [None] * len(images),
+        backbone=cfg.backbone,
         batch_size=cfg.batch_size,
         device=CPU,
         precision=resolve_precision("auto", CPU),
@@ -61,7 +62,7 @@ def extract_features(files: list[str], cfg: Config) -> torch.Tensor:
 def train_head(features, labels, split, mode: str, cfg: Config, seed: int) -> nn.Module:
     """The frozen approach's head trained by the package's `fit`, best epoch by validation."""
     torch.manual_seed(seed)
-    head = FeatureHead(nn.Linear(FEATURE_DIM, 2))
+    head = FeatureHead(nn.Linear(get_backbone(cfg.backbone).feature_dim, 2), cfg.backbone)
     train, val = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
     generator = torch.Generator().manual_seed(seed)
     sampler = make_balanced_sampler(labels[train], generator) if mode == "sampler" else None
@@ -82,6 +83,7 @@ def train_head(features, labels, split, mode: str, cfg: Config, seed: int) -> nn
         loader(train, True),
         loader(val, False),
         approach="frozen",
+        backbone=cfg.backbone,
         epochs=cfg.epochs,
         backbone_lr=0.0,
         head_lr=cfg.learning_rate,

@@ -103,7 +103,7 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser, ["weights"])
+    add_config_arguments(parser, ["backbone", "weights"])
     parser.add_argument(
         "--no_download",
         "--no-download",
@@ -170,7 +170,8 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
         run_import_csv,
     ),
     "weights": (
-        "fetch (or convert) the ImageNet ResNet50 weights once and say where they came from",
+        "fetch (or convert) the backbone's pretrained weights (the ImageNet ResNet50's by "
+        "default) once and say where they came from",
         add_weights_arguments,
         run_weights,
     ),

@@ -76,16 +76,18 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_weights(args: argparse.Namespace) -> int:
-    """`weights`: resolve the ImageNet weights and the face detector's model once (fetch or
-    convert them) and say from where."""
+    """`weights`: resolve the backbone's pretrained weights and the face detector's model once
+    (fetch or convert them) and say from where."""
     import time
 
     from emotion_tl.data.faces.detect import DETECTORS
     from emotion_tl.data.faces.model_file import face_model_path
-    from emotion_tl.model.weights import load_pretrained_weights
+    from emotion_tl.model.backbones import load_backbone_weights
 
     start = time.perf_counter()
-    weights = load_pretrained_weights(args.weights, allow_download=not args.no_download)
+    weights = load_backbone_weights(
+        True, args.weights, args.backbone, allow_download=not args.no_download
+    )
     print(f"weights: {weights.source} (resolved in {time.perf_counter() - start:.2f} s)")
     for name, entry in DETECTORS.items():
         print(f"face detector {name}: {face_model_path(entry.model)}")
@@ -105,14 +107,14 @@ def run_audit(args: argparse.Namespace) -> int:
 def run_lr_find(args: argparse.Namespace) -> int:
     """`lr-find`: the learning-rate range test per approach; its curve and suggestion."""
     from emotion_tl.data.prepare import prepare_data
-    from emotion_tl.model.weights import load_backbone_weights
+    from emotion_tl.model.backbones import load_backbone_weights
     from emotion_tl.storage import check_writable
     from emotion_tl.training.lr_find import describe_finding, find_learning_rate, write_lr_finding
 
     cfg = config_from_args(args)
     check_writable(Path(cfg.checkpoint_dir))
     data = prepare_data(cfg)
-    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)
+    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights, cfg.backbone)
     for approach in cfg.approaches:
         finding = find_learning_rate(
             cfg, approach, data, pretrained, steps=args.steps, start=args.start_lr, end=args.end_lr
@@ -164,7 +166,7 @@ def run_export(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path(args.checkpoint).with_suffix(".onnx")
     export_onnx(args.checkpoint, out)
     print(
-        f"Wrote {out} (input 'image': float32 batch x 3 x size x size, normalised; output "
+        f"Wrote {out} (input 'image': float32 batch x channels x size x size, normalised; output "
         "'logits'); predict with: python -m emotion_tl predict --checkpoint "
         f"{out} IMAGES"
     )

@@ -90,9 +90,16 @@ class Config:
     max_images_per_category: int | None = _option(
         None, "use at most this many images per category (quick runs)", minimum=3
     )
+    backbone: str = _option(
+        "resnet50",
+        "the source model to start from, a name in the backbone table (model/backbones.py); "
+        "resnet50: the ImageNet ResNet50",
+    )
     pretrained: bool = _option(True, "start from ImageNet weights (--no_pretrained: random init)")
     weights: str | None = _option(
-        None, "a torchvision resnet50 state_dict file to use as the ImageNet weights"
+        None,
+        "a file of the chosen backbone's pretrained weights (for resnet50: a torchvision "
+        "resnet50 state_dict)",
     )
     feature_cache: bool = _option(
         True,
@@ -160,6 +167,9 @@ def check_config(cfg: Config) -> None:
             f"categories {reserved}: folders whose names start with '_' or '.' are never "
             "categories (_set_aside holds images put aside); rename the folder"
         )
+    # Which names exist is the backbone table's to say, when a run starts (config is read first).
+    if not isinstance(cfg.backbone, str) or not cfg.backbone.strip():
+        problems.append(f"backbone={cfg.backbone!r}: name a backbone, such as resnet50")
     if cfg.learning_rate <= 0:
         problems.append(f"learning_rate={cfg.learning_rate}: must be positive")
     if not (0 < cfg.val_fraction < 1 and 0 < cfg.test_fraction < 1):

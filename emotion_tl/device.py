@@ -7,11 +7,10 @@ import functools
 import logging
 import random
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import torch
-
-from emotion_tl.data.transforms import normalize_batch
 
 logger = logging.getLogger("emotion_tl")
 
@@ -69,17 +68,24 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     return torch.autocast(device.type, dtype=dtype)
 
 
-def to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Move a batch (B, 3, H, W) to `device` in channels_last layout, which convolutions prefer;
-    a uint8 batch, as the image loaders deliver it, is normalised there.
+def to_device(
+    images: torch.Tensor,
+    device: torch.device,
+    normalize: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """Move a batch (B, C, H, W) to `device` in channels_last layout, which convolutions prefer;
+    a uint8 batch, as the image loaders deliver it, is made the network's input there by
+    `normalize` (its backbone's `Backbone.normalize`).
 
-    Cached features (B, 2048) just move.
+    Cached features (B, feature_dim) just move.
     """
     images = images.to(device, non_blocking=True)
     if images.dim() != 4:
         return images
     if images.dtype == torch.uint8:
-        images = normalize_batch(images)
+        if normalize is None:
+            raise ValueError("a uint8 batch needs `normalize` (its backbone's) to become input")
+        images = normalize(images)
     return images.contiguous(memory_format=torch.channels_last)
 
 

@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 
 from emotion_tl.config import Config
 from emotion_tl.model.checkpoint import make_checkpoint, save_checkpoint
-from emotion_tl.model.resnet import build_model
+from emotion_tl.model.network import build_model
 
 SHAPES = {"circle": "ellipse", "square": "rectangle", "triangle": "polygon"}
 

@@ -20,7 +20,7 @@ from emotion_tl.cli import main
 from emotion_tl.config import Config
 from emotion_tl.data.prepare import prepare_data
 from emotion_tl.demo_faces import generate_dataset
-from emotion_tl.model.resnet import build_model
+from emotion_tl.model.network import build_model
 
 cpu = torch.device("cpu")
 

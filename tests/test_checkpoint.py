@@ -15,7 +15,7 @@ from emotion_tl.model.checkpoint import (
     model_from_checkpoint,
     save_checkpoint,
 )
-from emotion_tl.model.resnet import build_model
+from emotion_tl.model.network import build_model
 
 CPU = torch.device("cpu")
 

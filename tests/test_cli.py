@@ -1,3 +1,4 @@
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from conftest import cli_args
 
 from emotion_tl.cli import COMMANDS, main
 from emotion_tl.evaluation.predict import predict_paths
-from emotion_tl.model import weights as weights_module
+from emotion_tl.model.backbones import BACKBONES
 from emotion_tl.model.weights import WeightsUnavailableError
 
 OUTPUTS = [
@@ -123,7 +124,8 @@ def test_missing_weights_stop_the_run_before_training(tiny_config, tmp_path, cap
     def unavailable(*args, **kwargs):
         raise WeightsUnavailableError("no ImageNet weights: try --weights PATH")
 
-    monkeypatch.setattr(weights_module, "load_pretrained_weights", unavailable)
+    resnet50 = dataclasses.replace(BACKBONES["resnet50"], load_weights=unavailable)
+    monkeypatch.setitem(BACKBONES, "resnet50", resnet50)
     args = [a for a in cli_args(tiny_config) if a != "--no_pretrained"]
     with caplog.at_level(logging.ERROR, logger="emotion_tl"):
         assert main(args) == 2

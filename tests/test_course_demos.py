@@ -14,7 +14,7 @@ from emotion_tl.config import Config
 from emotion_tl.figures.training import plot_histories, plot_running_means
 from emotion_tl.model.batchnorm import mean_change, pass_in_each_mode, running_mean
 from emotion_tl.model.checkpoint import load_checkpoint
-from emotion_tl.model.resnet import build_model, make_param_groups
+from emotion_tl.model.network import build_model, make_param_groups
 from emotion_tl.training.rate_demo import RATE_DEMO, compare_learning_rates, demo_rates, rate_table
 
 

@@ -14,6 +14,7 @@ from emotion_tl.data.prepare import prepare_data
 from emotion_tl.data.split import SPLIT_FILE, save_split
 from emotion_tl.data.transforms import build_transforms
 from emotion_tl.device import to_device
+from emotion_tl.model.backbones import get_backbone
 
 
 def test_only_the_asked_categories_are_used(tiny_config):
@@ -129,7 +130,7 @@ def test_loaders_shape_and_normalisation(tiny_config):
     # uint8 from the loader (a quarter of the bytes); normalised where the batch lands.
     assert images.shape == (4, 3, 32, 32) and images.dtype == torch.uint8
     assert sorted(labels.tolist()) == [0, 0, 1, 1]  # two test images per category
-    normalised = to_device(images, torch.device("cpu"))
+    normalised = to_device(images, torch.device("cpu"), get_backbone("resnet50").normalize)
     assert normalised.dtype == torch.float32
     assert normalised.min() < -1 and normalised.max() > 1  # ImageNet-normalised, not 0..1
     # Bit for bit what the whole per-image transform gives.

@@ -4,7 +4,7 @@ from matplotlib.figure import Figure
 
 from emotion_tl.evaluation.explain import compute_gradcam, plot_gradcam_comparison
 from emotion_tl.evaluation.predict import Predictor
-from emotion_tl.model.resnet import build_model, make_param_groups
+from emotion_tl.model.network import build_model, make_param_groups
 
 
 def test_gradcam_is_a_map_of_the_image_size_that_is_not_constant():

@@ -10,7 +10,7 @@ from PIL import Image
 from emotion_tl.data.loaders import make_loaders
 from emotion_tl.data.prepare import prepare_data
 from emotion_tl.data.transforms import build_transforms
-from emotion_tl.model.resnet import backbone_state, build_model, make_param_groups
+from emotion_tl.model.network import backbone_state, build_model, make_param_groups
 from emotion_tl.training import feature_cache as features_module
 from emotion_tl.training.feature_cache import load_features
 from emotion_tl.training.feature_loaders import FeatureHead, make_feature_loaders
@@ -42,7 +42,13 @@ def test_head_on_cached_features_matches_plain_loop(tiny_config):
     cfg = dataclasses.replace(tiny_config, feature_views=1, epochs=3)
     data = prepare_data(cfg)
     train_kwargs = dict(
-        approach="frozen", epochs=3, backbone_lr=0.0, head_lr=0.01, device=CPU, precision="fp32"
+        approach="frozen",
+        backbone="resnet50",
+        epochs=3,
+        backbone_lr=0.0,
+        head_lr=0.01,
+        device=CPU,
+        precision="fp32",
     )
 
     plain = make_model()
@@ -56,7 +62,7 @@ def test_head_on_cached_features_matches_plain_loop(tiny_config):
     cached = make_model()
     before = backbone_state(cached)
     feature_loaders = make_feature_loaders(cached, data, cfg, device=CPU, precision="fp32")
-    head = FeatureHead(cached.fc)
+    head = FeatureHead(cached.fc, "resnet50")
     cached_history = fit(head, feature_loaders["train"], feature_loaders["val"], **train_kwargs)
 
     assert not torch.allclose(plain.fc.weight, initial_head)  # training did move the head
@@ -123,7 +129,7 @@ def test_augmented_views_are_distinct_reproducible_and_cycle(tiny_config, tmp_pa
     data = prepare_data(cfg)
     model = make_model()
     loaders = make_feature_loaders(model, data, cfg, device=CPU, precision="fp32")
-    train = loaders["train"].dataset.features  # (views, images, 2048)
+    train = loaders["train"].dataset.features  # (views, images, feature_dim)
     assert train.shape == (3, len(data.indices("train")), 2048)
     assert not torch.allclose(train[0], train[1]) and not torch.allclose(train[1], train[2])
     assert loaders["val"].dataset.features.shape[0] == 1  # evaluation: one plain view

@@ -13,7 +13,7 @@ from conftest import cli_args
 from torch.utils.data import DataLoader, TensorDataset
 
 from emotion_tl.cli import main
-from emotion_tl.model.resnet import build_model
+from emotion_tl.model.network import build_model
 from emotion_tl.training.loop import make_train_step
 from emotion_tl.training.lr_find import exponential_rates, range_test, smooth, suggest_rate
 
@@ -29,8 +29,8 @@ def test_range_test_leaves_weights_buffers_and_optimizer_bit_identical():
     torch.manual_seed(0)
     model = build_model(2)
     step = make_train_step(
-        model, "finetuning", backbone_lr=1e-4, head_lr=1e-3, device=torch.device("cpu"),
-        precision="fp32",
+        model, "finetuning", backbone="resnet50", backbone_lr=1e-4, head_lr=1e-3,
+        device=torch.device("cpu"), precision="fp32",
     )  # fmt: skip
     before = {k: v.clone() for k, v in model.state_dict().items()}
     optimizer_before = step.optimizer.state_dict()
@@ -45,13 +45,13 @@ def test_range_test_leaves_weights_buffers_and_optimizer_bit_identical():
 def test_range_test_sweeps_the_head_rate_and_keeps_the_backbones_ratio():
     model = build_model(2)
     step = make_train_step(
-        model, "finetuning", backbone_lr=1e-4, head_lr=1e-3, device=torch.device("cpu"),
-        precision="fp32",
+        model, "finetuning", backbone="resnet50", backbone_lr=1e-4, head_lr=1e-3,
+        device=torch.device("cpu"), precision="fp32",
     )  # fmt: skip
     seen = []
 
     class Recording:  # the step, noting each group's rate as it is called
-        approach, optimizer = step.approach, step.optimizer
+        approach, backbone, optimizer = step.approach, step.backbone, step.optimizer
 
         def __call__(self, *args):
             seen.append([g["lr"] for g in self.optimizer.param_groups])

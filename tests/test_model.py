@@ -5,13 +5,13 @@ from torch.utils.data import DataLoader
 from emotion_tl.data.loaders import ImageDataset, make_loaders
 from emotion_tl.data.prepare import prepare_data
 from emotion_tl.data.transforms import build_transforms
-from emotion_tl.model.resnet import (
+from emotion_tl.model.network import (
     backbone_state,
     build_model,
     count_trainable,
     make_param_groups,
-    set_stride_in_1x1,
 )
+from emotion_tl.model.resnet import set_stride_in_1x1
 from emotion_tl.training.loop import fit
 
 
@@ -58,6 +58,7 @@ def fit_tiny(cfg, approach, epochs=2):
         loaders["train"],
         loaders["val"],
         approach=approach,
+        backbone="resnet50",
         epochs=epochs,
         backbone_lr=backbone_lr,
         head_lr=head_lr,
@@ -104,6 +105,7 @@ def test_loss_falls_when_overfitting_a_tiny_set(tiny_config):
         loader,
         loader,
         approach="finetuning",
+        backbone="resnet50",
         epochs=12,
         backbone_lr=1e-3,
         head_lr=1e-3,

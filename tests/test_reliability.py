@@ -25,8 +25,9 @@ from emotion_tl.data.balance import make_class_weights
 from emotion_tl.data.loaders import make_loaders
 from emotion_tl.data.prepare import prepare_data
 from emotion_tl.device import to_device
+from emotion_tl.model.backbones import get_backbone
 from emotion_tl.model.checkpoint import load_checkpoint
-from emotion_tl.model.resnet import build_model
+from emotion_tl.model.network import build_model
 from emotion_tl.storage import save_torch_atomic
 from emotion_tl.training import loop as loop_module
 
@@ -126,12 +127,12 @@ def send_signal_at_step(monkeypatch, signum, step):
     seen = {"steps": 0}
     real = loop_module.to_device
 
-    def counting(images, device):
+    def counting(images, device, *normalize):
         if torch.is_grad_enabled():  # training batches only (images or cached features)
             seen["steps"] += 1
             if seen["steps"] == step:
                 os.kill(os.getpid(), signum)
-        return real(images, device)
+        return real(images, device, *normalize)
 
     monkeypatch.setattr(loop_module, "to_device", counting)
 
@@ -277,13 +278,15 @@ def test_validation_loss_is_weighted_like_the_training_loss(tmp_path):
     torch.manual_seed(0)
     model = build_model(2)
     history = loop_module.fit(
-        model, loaders["train"], loaders["val"], approach="frozen", epochs=1, backbone_lr=0.0,
-        head_lr=1e-3, device=torch.device("cpu"), precision="fp32", class_weights=weights,
+        model, loaders["train"], loaders["val"], approach="frozen", backbone="resnet50", epochs=1,
+        backbone_lr=0.0, head_lr=1e-3, device=torch.device("cpu"), precision="fp32",
+        class_weights=weights,
     )  # fmt: skip
     # The reference: torch's own weighted cross-entropy on the validation images' logits.
     images, labels = (torch.cat(parts) for parts in zip(*loaders["val"], strict=True))
     with torch.no_grad():
-        logits = model.eval()(to_device(images, torch.device("cpu")))
+        cpu, normalize = torch.device("cpu"), get_backbone("resnet50").normalize
+        logits = model.eval()(to_device(images, cpu, normalize))
     weighted = torch.nn.CrossEntropyLoss(weight=weights)(logits, labels).item()
     plain = torch.nn.CrossEntropyLoss()(logits, labels).item()
     assert history[0]["val_loss"] == pytest.approx(weighted, rel=1e-5)

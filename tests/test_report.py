@@ -23,7 +23,7 @@ from emotion_tl.evaluation.metrics import evaluate_predictions
 from emotion_tl.evaluation.predict import predict_tensors
 from emotion_tl.evaluation.predictions import read_predictions_table
 from emotion_tl.model.checkpoint import CheckpointError, save_checkpoint
-from emotion_tl.model.resnet import build_model, count_trainable, make_param_groups
+from emotion_tl.model.network import build_model, count_trainable, make_param_groups
 from emotion_tl.notebook.photo_widget import make_photo_widget
 
 REPORT = ["comparison.csv", "comparison.json", "comparison.md", "comparison.png"]
@@ -67,7 +67,9 @@ def test_compare_predicts_the_saved_test_split_and_writes_the_report(tiny_config
     for name, model in models.items():
         table = pd.read_csv(out_dir / f"{name}_test_predictions.csv")
         labels, probabilities[name] = read_predictions_table(table, data.class_names)
-        expected, expected_labels = predict_loader(model, test_loader, torch.device("cpu"), "fp32")
+        expected, expected_labels = predict_loader(
+            model, test_loader, torch.device("cpu"), "fp32", "resnet50"
+        )
         np.testing.assert_allclose(probabilities[name], expected, rtol=1e-5, atol=1e-6)
         np.testing.assert_array_equal(labels, expected_labels)
 
@@ -166,7 +168,7 @@ def test_feature_maps_show_what_fc_reads(tiny_config):
     data, models = fake_run(tiny_config)
     model = models["finetuning"]
     transform = build_transforms(tiny_config.image_size, train=False)
-    features = penultimate_features(model, data.images[:6], transform)
+    features = penultimate_features(model, data.images[:6], transform, backbone="resnet50")
     assert features.shape == (6, 2048)
     with torch.no_grad():
         logits = model(torch.stack([transform(image) for image in data.images[:6]]))

@@ -1,10 +1,11 @@
-"""What the label check reads: the frozen ResNet50's layer3 maps, pooled to a 4x4 grid.
+"""What the label check reads: the frozen backbone's finer maps, pooled to a 4x4 grid.
 
-The 2048 pooled numbers the frozen approach learns from average away *where* things are in
-the picture, and an expression is a matter of where: a raised inner brow, a lowered lip corner.
-Pooling the earlier, finer layer3 maps (1024 channels, 14x14 at 224 px) to a 4x4 grid keeps
-that. Each picture's maps are averaged with those of its mirror image (mirrored back), a
-two-view average that favours neither side.
+The pooled numbers the frozen approach learns from average away *where* things are in the
+picture, and an expression is a matter of where: a raised inner brow, a lowered lip corner.
+Pooling the maps of an earlier, finer layer (the entry's `audit_layer`: for ResNet50 its third
+stage, 1024 channels, 14x14 at 224 px) to a 4x4 grid keeps that. Each picture's maps are
+averaged with those of its mirror image (mirrored back), a two-view average that favours
+neither side.
 On the bundled faces this doubled the flipped labels found (docs/audit.md). The features are
 cached under checkpoint_dir/feature_cache/ like the frozen approach's, keyed the same way.
 """
@@ -25,8 +26,9 @@ from torchvision.models.feature_extraction import create_feature_extractor
 from emotion_tl.config import Config
 from emotion_tl.data.image_store import take
 from emotion_tl.data.prepare import PreparedData
-from emotion_tl.data.transforms import build_transforms, one_thread
+from emotion_tl.data.transforms import one_thread
 from emotion_tl.device import autocast, to_device
+from emotion_tl.model.backbones import get_backbone
 from emotion_tl.training.feature_cache import (
     cache_path,
     cached_entries,
@@ -36,7 +38,6 @@ from emotion_tl.training.feature_cache import (
 
 logger = logging.getLogger("emotion_tl")
 
-LAYER = "layer3"
 GRID = 4
 
 
@@ -45,15 +46,18 @@ def grid_features(
     model: nn.Module,
     images: Sequence[torch.Tensor],
     *,
+    backbone: str,
     image_size: int,
     batch_size: int,
     device: torch.device,
     precision: str,
 ) -> torch.Tensor:
-    """(N, channels x GRID x GRID) float16: each image's `LAYER` map averaged with its mirror's
-    (mirrored back) and pooled to a GRID x GRID grid, on the evaluation view."""
-    extractor = create_feature_extractor(model, {LAYER: "map"}).eval()
-    transform = build_transforms(image_size, train=False)
+    """(N, channels x GRID x GRID) float16: each image's map of the `backbone`'s audit layer
+    averaged with its mirror's (mirrored back) and pooled to a GRID x GRID grid, on the
+    evaluation view."""
+    entry = get_backbone(backbone)
+    extractor = create_feature_extractor(model, {entry.audit_layer: "map"}).eval()
+    transform = entry.transform(image_size, train=False)
     features = []
     for start in range(0, len(images), batch_size):
         with one_thread():
@@ -73,7 +77,8 @@ def label_check_features(
     """`grid_features` of every image in table order, computed once per file, then read."""
     model.to(device, memory_format=torch.channels_last)
     settings = make_cache_settings(model, cfg, device, precision)
-    settings |= {"audit_features": f"{LAYER} pooled {GRID}x{GRID}, mirrored"}
+    layer = get_backbone(cfg.backbone).audit_layer
+    settings |= {"audit_features": f"{layer} pooled {GRID}x{GRID}, mirrored"}
     names = [identify_file(Path(cfg.data_dir) / file) for file in data.table["file"]]
     rows = dict(zip(names, range(len(names)), strict=True))
     start = time.perf_counter()
@@ -82,6 +87,7 @@ def label_check_features(
         features = grid_features(
             model,
             take(data.images, [rows[name] for name in missing]),
+            backbone=cfg.backbone,
             image_size=cfg.image_size,
             batch_size=cfg.batch_size,
             device=device,

@@ -23,8 +23,8 @@ from emotion_tl.data.metadata import read_identities
 from emotion_tl.data.near_copies import perceptual_hashes
 from emotion_tl.data.prepare import PreparedData, prepare_data
 from emotion_tl.device import resolve_device, resolve_precision
-from emotion_tl.model.resnet import build_model
-from emotion_tl.model.weights import load_backbone_weights
+from emotion_tl.model.backbones import load_backbone_weights
+from emotion_tl.model.network import build_model
 from emotion_tl.training.feature_cache import load_features
 
 logger = logging.getLogger("emotion_tl")
@@ -43,15 +43,15 @@ class Audit:
 
 
 def audit_model(data: PreparedData, cfg: Config) -> nn.Module:
-    """The frozen ResNet50 both feature readers use (its new head is never used)."""
-    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)
-    return build_model(len(data.class_names), pretrained.weights)
+    """The frozen backbone both feature readers use (its new head is never used)."""
+    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights, cfg.backbone)
+    return build_model(len(data.class_names), pretrained.weights, backbone=cfg.backbone)
 
 
 def read_audit_features(
     model: nn.Module, data: PreparedData, cfg: Config, device: torch.device, precision: str
 ) -> np.ndarray:
-    """Frozen ResNet50 features (N, 2048) of every image's evaluation view, in table order
+    """Frozen backbone features (N, feature_dim) of every image's evaluation view, in table order
     (the frozen approach's cache: computed once, then read)."""
     one_view = dataclasses.replace(cfg, feature_views=1)
     splits = load_features(model, data, one_view, device=device, precision=precision)

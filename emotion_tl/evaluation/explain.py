@@ -1,4 +1,5 @@
-"""Grad-CAM (captum's LayerGradCam on ResNet50's last stage): where a model looks."""
+"""Grad-CAM (captum's LayerGradCam on the layer the backbone's entry names, its last stage of
+maps): where a model looks."""
 
 from __future__ import annotations
 
@@ -12,12 +13,16 @@ from torchvision.transforms import v2
 
 from emotion_tl.evaluation.predict import Predictor, check_same_classes
 from emotion_tl.figures.evaluation import plot_gradcam_grid
+from emotion_tl.model.backbones import DEFAULT_BACKBONE, get_backbone
 
 
 def compute_gradcam(
-    model: torch.nn.Module, images: torch.Tensor, targets: torch.Tensor | None = None
+    model: torch.nn.Module,
+    images: torch.Tensor,
+    targets: torch.Tensor | None = None,
+    backbone: str = DEFAULT_BACKBONE,
 ) -> np.ndarray:
-    """Grad-CAM maps (N, H, W) in [0, 1] for normalised images (N, 3, H, W).
+    """Grad-CAM maps (N, H, W) in [0, 1] for normalised images (N, C, H, W).
 
     `targets` are the class indices to explain; by default each image's predicted class.
     """
@@ -25,8 +30,8 @@ def compute_gradcam(
     if targets is None:
         with torch.no_grad():
             targets = model(images).argmax(1)
-    # layer4's output is (N, 2048, H/32, W/32); Grad-CAM weighs its channels by their gradients.
-    cam = LayerGradCam(model, model.layer4)
+    # The layer's output is (N, channels, h, w); Grad-CAM weighs its channels by their gradients.
+    cam = LayerGradCam(model, model.get_submodule(get_backbone(backbone).gradcam_layer))
     maps = cam.attribute(images, target=targets, relu_attributions=True)  # (N, 1, h, w)
     maps = LayerAttribution.interpolate(maps, tuple(images.shape[-2:]), "bilinear")[:, 0]
     maps = maps.detach().float()
@@ -34,7 +39,7 @@ def compute_gradcam(
     low = maps.amin(dim=(1, 2), keepdim=True)
     high = maps.amax(dim=(1, 2), keepdim=True)
     span = high - low
-    # A flat map (images under 64 px give layer4 a single cell) has no "where": all zeros.
+    # A flat map (a small image gives the layer a single cell) has no "where": all zeros.
     flat = span <= 1e-5 * high.abs().clamp_min(1e-12)
     scaled = torch.where(flat, torch.zeros_like(maps), (maps - low) / span.clamp_min(1e-12))
     return scaled.cpu().numpy()
@@ -49,7 +54,7 @@ def explain_images(
     model = predictor.model.cpu().eval()
     with torch.no_grad():
         probabilities = model(batch).float().softmax(1)
-    maps = compute_gradcam(model, batch, probabilities.argmax(1))
+    maps = compute_gradcam(model, batch, probabilities.argmax(1), predictor.backbone)
     crop = v2.Compose(
         [v2.Resize(predictor.resize_size, antialias=True), v2.CenterCrop(predictor.image_size)]
     )

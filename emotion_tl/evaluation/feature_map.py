@@ -1,10 +1,11 @@
-"""Where a model puts each image: the 2,048 numbers its last layer reads (the pooled output of
-the backbone), projected onto the two directions along which they vary most (PCA).
+"""Where a model puts each image: the numbers its last layer reads (the pooled output of the
+backbone, 2,048 of them for ResNet50), projected onto the two directions along which they vary
+most (PCA).
 
-For frozen weights these are ImageNet's features, the same whatever the head learns; after
+For frozen weights these are the pretrained features, the same whatever the head learns; after
 fine-tuning they are the features the whole network reshaped for the task. Categories that
 form separate clouds here are easy for a linear last layer; overlapping clouds may still be
-separable along the other 2,046 directions, so the map is a view, not a proof.
+separable along the other directions, so the map is a view, not a proof.
 """
 
 from __future__ import annotations
@@ -17,31 +18,36 @@ import torch
 from matplotlib.figure import Figure
 from sklearn.decomposition import PCA
 from torch import nn
-from torchvision.models.feature_extraction import create_feature_extractor
 from torchvision.transforms.v2 import functional as TF
 
 from emotion_tl.data.faces.crop import load_seen_image
-from emotion_tl.data.transforms import build_transforms
 from emotion_tl.device import autocast, resolve_device, resolve_precision, to_device
 from emotion_tl.evaluation.comparison import Comparison
 from emotion_tl.evaluation.predict import predictor_from_checkpoint
 from emotion_tl.figures.evaluation import plot_feature_maps
+from emotion_tl.model.backbones import DEFAULT_BACKBONE, get_backbone
+from emotion_tl.model.network import make_body
 
 
 @torch.no_grad()
 def penultimate_features(
-    model: nn.Module, images: Sequence[torch.Tensor], transform: nn.Module, batch_size: int = 32
+    model: nn.Module,
+    images: Sequence[torch.Tensor],
+    transform: nn.Module,
+    *,
+    backbone: str,
+    batch_size: int = 32,
 ) -> np.ndarray:
-    """(N, 2048): each uint8 image's pooled backbone output, the input of `fc`."""
+    """(N, feature_dim): each uint8 image's pooled backbone output, the input of the head."""
     device = resolve_device("auto")
     precision = resolve_precision("auto", device)
-    extractor = create_feature_extractor(model.eval(), {"avgpool": "pooled"}).to(device)
+    body = make_body(model.eval(), backbone).to(device)
     rows = []
     for start in range(0, len(images), batch_size):
         batch = torch.stack([transform(image) for image in images[start : start + batch_size]])
         with autocast(device, precision):
-            pooled = extractor(to_device(batch, device))["pooled"]
-        rows.append(pooled.flatten(1).float().cpu().numpy())
+            pooled = body(to_device(batch, device))
+        rows.append(pooled.float().cpu().numpy())
     return np.concatenate(rows)
 
 
@@ -54,12 +60,19 @@ def project(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def map_images(
-    models: dict[str, nn.Module], images: Sequence[torch.Tensor], labels: Sequence[str],
+    models: dict[str, nn.Module],
+    images: Sequence[torch.Tensor],
+    labels: Sequence[str],
     image_size: int,
-) -> Figure:  # fmt: skip
-    """One panel per model: its features of `images` (evaluation view), coloured by label."""
-    transform = build_transforms(image_size, train=False)
-    maps = {name: project(penultimate_features(m, images, transform)) for name, m in models.items()}
+    backbone: str = DEFAULT_BACKBONE,
+) -> Figure:
+    """One panel per model (each a `backbone`): its features of `images` (evaluation view),
+    coloured by label."""
+    transform = get_backbone(backbone).transform(image_size, train=False)
+    maps = {
+        name: project(penultimate_features(m, images, transform, backbone=backbone))
+        for name, m in models.items()
+    }
     return plot_feature_maps(maps, labels)
 
 
@@ -71,6 +84,8 @@ def plot_feature_map_report(comparison: Comparison, data_dir: str | Path) -> Fig
     maps = {}
     for outputs in comparison.approaches:
         predictor = predictor_from_checkpoint(outputs.checkpoint, outputs.name)
-        features = penultimate_features(predictor.model, images, predictor.transform())
+        features = penultimate_features(
+            predictor.model, images, predictor.transform(), backbone=predictor.backbone
+        )
         maps[outputs.name] = project(features)
     return plot_feature_maps(maps, list(first.predictions["label"]))

@@ -22,7 +22,13 @@ from emotion_tl.data.transforms import build_transforms
 from emotion_tl.device import resolve_device, resolve_precision
 from emotion_tl.evaluation.inference import predict_probabilities
 from emotion_tl.evaluation.predictions import make_predictions_table
-from emotion_tl.model.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from emotion_tl.model.backbones import DEFAULT_BACKBONE, get_backbone
+from emotion_tl.model.checkpoint import (
+    CheckpointError,
+    checkpoint_backbone,
+    load_checkpoint,
+    model_from_checkpoint,
+)
 
 logger = logging.getLogger("emotion_tl")
 
@@ -39,6 +45,8 @@ class Predictor:
     std: tuple[float, ...]
     name: str  # for messages and figure titles, e.g. "finetuning_best.pt"
     face_crop: FaceCropSettings = FaceCropSettings(mode="off")
+    channels: str = "rgb"  # what the model reads: colour, or the pictures' grey level
+    backbone: str = DEFAULT_BACKBONE  # the entry it was trained from (Grad-CAM's layer)
 
     def face_finder(self) -> FaceFinder | None:
         """A finder that crops new images as training did (None when training saw whole images)."""
@@ -49,7 +57,12 @@ class Predictor:
     def transform(self) -> v2.Compose:
         """uint8 (3, H, W) -> the normalised centre crop the model was evaluated on."""
         return build_transforms(
-            self.image_size, train=False, resize_size=self.resize_size, mean=self.mean, std=self.std
+            self.image_size,
+            train=False,
+            resize_size=self.resize_size,
+            mean=self.mean,
+            std=self.std,
+            channels=self.channels,
         )
 
 
@@ -68,7 +81,7 @@ def predictor_from_checkpoint(checkpoint: dict, name: str = "model") -> Predicto
     missing = [k for k in ("image_size", "resize_size", "normalization") if k not in checkpoint]
     if missing:
         raise CheckpointError(f"'{name}' lacks {missing}; re-save it with emotion_tl.")
-    normalization = checkpoint["normalization"]
+    normalization, backbone = checkpoint["normalization"], checkpoint_backbone(checkpoint)
     return Predictor(
         model=model_from_checkpoint(checkpoint),
         class_names=list(class_names),
@@ -78,6 +91,8 @@ def predictor_from_checkpoint(checkpoint: dict, name: str = "model") -> Predicto
         std=tuple(float(v) for v in normalization["std"]),
         name=name,
         face_crop=FaceCropSettings.from_config(checkpoint.get("config") or {}),
+        channels=get_backbone(backbone).channels,
+        backbone=backbone,
     )
 
 
@@ -104,6 +119,8 @@ def predictor_from_onnx(path: str | Path) -> Predictor:
         std=tuple(float(v) for v in normalization["std"]),
         name=Path(path).name,
         face_crop=FaceCropSettings.from_config(metadata["face_crop"]),
+        channels=metadata["channels"],
+        backbone=metadata["backbone"],
     )
 
 

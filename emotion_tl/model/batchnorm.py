@@ -4,7 +4,7 @@ A BatchNorm layer normalises with the mean and variance of the current batch in 
 updates its *running* mean and variance towards them (by `momentum`, 0.1, per batch); in eval
 mode it normalises with the running values and leaves them alone. `requires_grad = False` does
 not stop those updates: they are buffers, not parameters. That is why a frozen backbone must also
-run in eval mode (`resnet.set_train_mode`), and why fine-tuning, in train mode, adapts them.
+run in eval mode (`network.set_train_mode`), and why fine-tuning, in train mode, adapts them.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from emotion_tl.data.transforms import build_transforms
 from emotion_tl.device import autocast, resolve_device, resolve_precision, to_device
+from emotion_tl.model.backbones import DEFAULT_BACKBONE, get_backbone
 
 
 class _Reached(Exception):
@@ -51,15 +51,16 @@ def pass_in_each_mode(
     image_size: int,
     layer: str = "bn1",
     batch_size: int = 32,
+    backbone: str = DEFAULT_BACKBONE,
 ) -> dict[str, np.ndarray]:
     """`layer`'s running mean before, and after one pass over `images` in train and in eval mode.
 
     Each pass runs, without gradients, on its own copy of `model`, which is left unchanged. The
-    images are uint8 tensors, seen as at evaluation (no augmentation).
+    images are uint8 tensors, seen as at evaluation (no augmentation) by `backbone`'s input.
     """
     if not images:
         raise ValueError("the BatchNorm pass needs at least one image.")
-    transform = build_transforms(image_size, train=False)
+    transform = get_backbone(backbone).transform(image_size, train=False)
     device = resolve_device("auto")
     precision = resolve_precision("auto", device)
     means = {"before (as loaded)": running_mean(model, layer)}

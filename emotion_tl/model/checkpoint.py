@@ -1,4 +1,9 @@
-"""Checkpoints that carry everything needed to use a model later, and load without pickle."""
+"""Checkpoints that carry everything needed to use a model later, and load without pickle.
+
+A checkpoint names its backbone (`"backbone"`, and `"architecture"` with the same value for
+readers from before the backbone table); a file without the name is a ResNet50 one, as every
+checkpoint written before was.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,11 @@ from typing import Any
 import torch
 import torchvision
 from torch import nn
-from torchvision.models import ResNet
 
 from emotion_tl import __version__
-from emotion_tl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, resize_size_for
-from emotion_tl.model.resnet import ARCHITECTURE, build_model
+from emotion_tl.data.transforms import resize_size_for
+from emotion_tl.model.backbones import BACKBONES, DEFAULT_BACKBONE, Backbone
+from emotion_tl.model.network import build_model
 from emotion_tl.storage import save_torch_atomic
 
 FORMAT_VERSION = 1
@@ -49,18 +54,22 @@ def make_checkpoint(
     precision: str,
     kind: str,
 ) -> dict[str, Any]:
-    """A dict of tensors and plain values only, so `torch.load(weights_only=True)` accepts it."""
+    """A dict of tensors and plain values only, so `torch.load(weights_only=True)` accepts it.
+
+    The backbone is the one `config` names (its normalisation is the checkpoint's)."""
     image_size = int(config["image_size"])
+    backbone = find_backbone(config.get("backbone", DEFAULT_BACKBONE), "this run")
     return {
         "format_version": FORMAT_VERSION,
         "kind": kind,  # "best", "final" or "interrupted"
         "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "architecture": ARCHITECTURE,
+        "backbone": backbone.name,
+        "architecture": backbone.name,  # the key readers before the backbone table check
         "stride_in_1x1": stride_in_1x1,
         "class_names": list(class_names),
         "image_size": image_size,
         "resize_size": resize_size_for(image_size),
-        "normalization": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        "normalization": {"mean": list(backbone.mean), "std": list(backbone.std)},
         "approach": approach,
         "config": dict(config),
         "weights_source": weights_source,
@@ -71,6 +80,21 @@ def make_checkpoint(
         "precision": precision,
         "versions": library_versions(),
     }
+
+
+def find_backbone(name: str, where: str) -> Backbone:
+    """The registered entry `name` that `where` (a file, a run) names; a CheckpointError else."""
+    if name not in BACKBONES:
+        raise CheckpointError(
+            f"{where} names backbone {name!r}, which is not registered here; known backbones: "
+            f"{', '.join(sorted(BACKBONES))}."
+        )
+    return BACKBONES[name]
+
+
+def checkpoint_backbone(checkpoint: dict[str, Any]) -> str:
+    """The backbone a checkpoint was trained from; files from before the table: ResNet50's."""
+    return str(checkpoint.get("backbone", checkpoint.get("architecture", DEFAULT_BACKBONE)))
 
 
 def save_checkpoint(checkpoint: dict[str, Any], path: Path) -> None:
@@ -99,23 +123,34 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(
             f"'{path}' is not an emotion_tl checkpoint (no state_dict and metadata)."
         )
-    if checkpoint.get("architecture") != ARCHITECTURE:
+    backbone = checkpoint_backbone(checkpoint)
+    if checkpoint.get("architecture", backbone) != backbone:
         raise CheckpointError(
-            f"'{path}' holds architecture {checkpoint.get('architecture')!r}; "
-            f"emotion_tl models are {ARCHITECTURE!r}."
+            f"'{path}' holds architecture {checkpoint['architecture']!r} but backbone "
+            f"{backbone!r}; the file is inconsistent."
         )
+    find_backbone(backbone, f"'{path}'")
+    # Older files read as the ResNet50 ones they are, their settings included (for resume).
+    checkpoint["backbone"] = backbone
+    if isinstance(checkpoint.get("config"), dict):
+        checkpoint["config"].setdefault("backbone", backbone)
     return checkpoint
 
 
-def model_from_checkpoint(checkpoint: dict[str, Any]) -> ResNet:
+def model_from_checkpoint(checkpoint: dict[str, Any]) -> nn.Module:
     """Rebuild the trained model from a loaded checkpoint alone (no pretrained weights needed)."""
+    backbone = find_backbone(checkpoint_backbone(checkpoint), "the checkpoint")
     class_names = checkpoint.get("class_names") or []
-    head_outputs = checkpoint["state_dict"].get("fc.weight", torch.empty(0)).shape[0]
-    if len(class_names) != head_outputs:
+    head_weight = checkpoint["state_dict"].get(f"{backbone.head}.weight", torch.empty(0))
+    if len(class_names) != head_weight.shape[0]:
         raise CheckpointError(
             f"checkpoint names {len(class_names)} classes {class_names} but its final layer has "
-            f"{head_outputs} outputs; the file is inconsistent."
+            f"{head_weight.shape[0]} outputs; the file is inconsistent."
         )
-    model = build_model(len(class_names), stride_in_1x1=bool(checkpoint.get("stride_in_1x1")))
+    model = build_model(
+        len(class_names),
+        stride_in_1x1=bool(checkpoint.get("stride_in_1x1")),
+        backbone=backbone.name,
+    )
     model.load_state_dict(checkpoint["state_dict"], strict=True)
     return model.eval()

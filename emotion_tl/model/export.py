@@ -1,12 +1,13 @@
 """A checkpoint as an ONNX model, for inference without PyTorch (onnxruntime, or any ONNX
 runtime on a server, a phone or in a browser).
 
-The model takes `image`: float32 (batch, 3, image_size, image_size), normalised as the metadata
-says, with any batch size, and returns `logits` (batch, classes): apply softmax for
+The model takes `image`: float32 (batch, channels, image_size, image_size), normalised as the
+metadata says, with any batch size, and returns `logits` (batch, classes): apply softmax for
 probabilities. Everything needed to prepare a picture travels in the model's metadata
-(`metadata_props`, strings): `class_names` and `normalization` (JSON), `image_size` and
-`resize_size` (resize the shorter side to resize_size, then centre-crop image_size), `face_crop`
-(JSON: crop to the face first as training did), and where the weights came from.
+(`metadata_props`, strings): `class_names` and `normalization` (JSON), `channels` ("rgb": 3,
+"grey": 1, the grey level of the colour picture), `image_size` and `resize_size` (resize the
+shorter side to resize_size, then centre-crop image_size), `face_crop` (JSON: crop to the face
+first as training did), the backbone and where the weights came from.
 """
 
 from __future__ import annotations
@@ -17,7 +18,13 @@ from typing import Any
 
 import torch
 
-from emotion_tl.model.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint
+from emotion_tl.model.backbones import DEFAULT_BACKBONE, get_backbone
+from emotion_tl.model.checkpoint import (
+    CheckpointError,
+    checkpoint_backbone,
+    load_checkpoint,
+    model_from_checkpoint,
+)
 from emotion_tl.storage import write_atomic
 
 OPSET = 17
@@ -28,11 +35,14 @@ def export_metadata(checkpoint: dict[str, Any], name: str) -> dict[str, str]:
     """The preprocessing and provenance an ONNX file carries, as strings."""
     config = checkpoint.get("config") or {}
     face_crop = {key: config.get(key) for key in ("face_crop", "face_margin", "face_detector")}
+    backbone = get_backbone(checkpoint_backbone(checkpoint))
     return {
         "class_names": json.dumps(list(checkpoint["class_names"])),
         "image_size": str(int(checkpoint["image_size"])),
         "resize_size": str(int(checkpoint["resize_size"])),
         "normalization": json.dumps(checkpoint["normalization"]),
+        "channels": backbone.channels,
+        "backbone": backbone.name,
         "face_crop": json.dumps(face_crop | {"face_level": bool(config.get("face_level", False))}),
         "approach": str(checkpoint.get("approach", "")),
         "source_checkpoint": name,
@@ -51,15 +61,21 @@ def export_onnx(checkpoint_path: str | Path, out_path: str | Path) -> Path:
         raise CheckpointError(f"'{checkpoint_path}' lacks class names or image size; re-save it.")
     model = model_from_checkpoint(checkpoint).eval().float()
     size = int(checkpoint["image_size"])
-    example = torch.zeros(2, 3, size, size)
+    channels = get_backbone(checkpoint_backbone(checkpoint)).input_channels
+    example = torch.zeros(2, channels, size, size)
     temporary = out_path.with_name(f".{out_path.name}.export")
     temporary.parent.mkdir(parents=True, exist_ok=True)
     try:
         torch.onnx.export(
-            model, (example,), str(temporary), input_names=[INPUT], output_names=[OUTPUT],
-            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}}, opset_version=OPSET,
+            model,
+            (example,),
+            str(temporary),
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+            opset_version=OPSET,
             dynamo=False,
-        )  # fmt: skip
+        )
         exported = onnx.load(str(temporary))
     finally:
         temporary.unlink(missing_ok=True)
@@ -82,6 +98,9 @@ def parse_metadata(props: dict[str, str], name: str) -> dict[str, Any]:
         "resize_size": int(props["resize_size"]),
         "normalization": json.loads(props["normalization"]),
         "face_crop": json.loads(props["face_crop"]),
+        # Exports from before the backbone table: ResNet50, colour.
+        "channels": props.get("channels", "rgb"),
+        "backbone": props.get("backbone", DEFAULT_BACKBONE),
     }
 
 

@@ -31,12 +31,13 @@ DOWNLOAD_TIMEOUT_S = 10.0  # per connect/read, so an unreachable host fails in s
 
 @dataclass(frozen=True)
 class PretrainedWeights:
-    """ImageNet ResNet50 weights as a torchvision resnet50 state_dict, and where they came from."""
+    """A backbone's verified pretrained weights, and where they came from (here: ImageNet
+    ResNet50 weights as a torchvision resnet50 state_dict)."""
 
-    state_dict: dict[str, torch.Tensor]  # torchvision resnet50 keys, fc included (1000 classes)
+    state_dict: dict[str, torch.Tensor]  # the architecture's keys, its own head included
     source: str  # one line, for logs and checkpoints
     stride_in_1x1: bool  # True: the model must stride in the 1x1 convs (Keras/Caffe weights)
-    categories: tuple[str, ...]  # the 1000 ImageNet class names, in output order
+    categories: tuple[str, ...]  # the pretraining classes (ImageNet's 1000), in output order
 
 
 class WeightsUnavailableError(RuntimeError):
@@ -189,16 +190,9 @@ def load_pretrained_weights(
 
 @dataclass(frozen=True)
 class Pretrained:
-    """The backbone weights a run starts from (None: random initialisation) and their source."""
+    """The backbone weights a run starts from (None: random initialisation) and their source;
+    `backbones.load_backbone_weights` resolves them for the run's backbone."""
 
     weights: PretrainedWeights | None
     source: str
     stride_in_1x1: bool
-
-
-def load_backbone_weights(pretrained: bool, weights_path: str | None = None) -> Pretrained:
-    """ImageNet weights (see `load_pretrained_weights`), or none when `pretrained` is False."""
-    if not pretrained:
-        return Pretrained(None, "none (random initialisation)", stride_in_1x1=False)
-    weights = load_pretrained_weights(weights_path)
-    return Pretrained(weights, weights.source, weights.stride_in_1x1)

@@ -40,7 +40,7 @@ from emotion_tl.figures.repeats import plot_repeats
 from emotion_tl.figures.training import plot_histories, plot_history, plot_running_means
 from emotion_tl.model.batchnorm import mean_change, pass_in_each_mode, running_mean
 from emotion_tl.model.checkpoint import load_checkpoint, model_from_checkpoint
-from emotion_tl.model.resnet import build_model, make_param_groups, make_parameter_table
+from emotion_tl.model.network import build_model, make_param_groups, make_parameter_table
 from emotion_tl.notebook.cleaner import make_cleaner
 from emotion_tl.notebook.parameters import (
     ParameterError,

@@ -41,12 +41,12 @@ def find_live(cfg: Config, approach: str) -> tuple[Any, dict[str, Path]]:
     """Run the learning-rate finder with the widget's settings; write its curve to the run's
     folder (no checkpoint, no split.csv)."""
     from emotion_tl.data.prepare import prepare_data
-    from emotion_tl.model.weights import load_backbone_weights
+    from emotion_tl.model.backbones import load_backbone_weights
     from emotion_tl.training.lr_find import find_learning_rate, write_lr_finding
 
     Path(cfg.checkpoint_dir).mkdir(parents=True, exist_ok=True)
     data = prepare_data(cfg)
-    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)
+    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights, cfg.backbone)
     finding = find_learning_rate(cfg, approach, data, pretrained, steps=FINDER_STEPS)
     return finding, write_lr_finding(finding, Path(cfg.checkpoint_dir), approach)
 

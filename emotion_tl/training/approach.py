@@ -31,7 +31,7 @@ from emotion_tl.distributed import is_main, rank, world_size
 from emotion_tl.evaluation.inference import predict_loader
 from emotion_tl.evaluation.metrics import compute_accuracy
 from emotion_tl.model.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
-from emotion_tl.model.resnet import build_model, count_trainable, make_param_groups
+from emotion_tl.model.network import build_model, count_trainable, head_of, make_param_groups
 from emotion_tl.model.weights import Pretrained
 from emotion_tl.training.feature_loaders import FeatureHead, make_feature_loaders
 from emotion_tl.training.loop import BestEpoch, TrainState, fit
@@ -101,17 +101,24 @@ def build_training(
     device: torch.device,
     precision: str,
 ) -> tuple[nn.Module, nn.Module, dict[str, DataLoader]]:
-    """The seeded model, what `fit` trains (the model, or for the frozen approach with the
-    feature cache its head alone on cached backbone features) and the loaders it trains on."""
+    """The seeded model (frozen where `approach` freezes it), what `fit` trains (the model, or
+    for the frozen approach with the feature cache its head alone on cached backbone features)
+    and the loaders it trains on."""
     seed_everything(cfg.seed)
     model = build_model(
-        len(data.class_names), pretrained.weights, stride_in_1x1=pretrained.stride_in_1x1
+        len(data.class_names),
+        pretrained.weights,
+        stride_in_1x1=pretrained.stride_in_1x1,
+        backbone=cfg.backbone,
     )
+    backbone_lr, head_lr = cfg.lr_for(approach)
+    make_param_groups(model, approach, cfg.backbone, backbone_lr=backbone_lr, head_lr=head_lr)
     if world_size() > 1:
         torch.manual_seed(cfg.seed + rank())  # the same model, each process its own augmentations
     if approach == "frozen" and cfg.feature_cache:
         loaders = make_feature_loaders(model, data, cfg, device=device, precision=precision)
-        return model, FeatureHead(model.fc), loaders  # the same fc object as model.fc
+        # The very head object of `model`: training one trains the other.
+        return model, FeatureHead(head_of(model, cfg.backbone), cfg.backbone), loaders
     return model, model, make_loaders(data, cfg, device=device)
 
 
@@ -168,7 +175,6 @@ def train_approach(
     model, net, loaders = build_training(cfg, approach, data, pretrained, device, precision)
     setup_seconds = time.perf_counter() - start  # with the feature cache: the backbone's pass
     backbone_lr, head_lr = cfg.lr_for(approach)
-    make_param_groups(model, approach, backbone_lr=backbone_lr, head_lr=head_lr)
     trainable = count_trainable(model)
     prefix, paths = OUTPUT_PREFIX[approach], make_output_paths(out_dir, approach)
     logger.info(
@@ -192,6 +198,7 @@ def train_approach(
         loaders["train"],
         loaders["val"],
         approach=approach,
+        backbone=cfg.backbone,
         epochs=cfg.epochs,
         backbone_lr=backbone_lr,
         head_lr=head_lr,
@@ -243,12 +250,14 @@ def finish_approach(
     """Score the final and the best model on the untouched test split, save both checkpoints
     and the approach's tables and figures."""
     device, precision, history = checkpoints.device, checkpoints.precision, state.history
-    final_probabilities, test_labels = predict_loader(net, test_loader, device, precision)
+    final_probabilities, test_labels = predict_loader(
+        net, test_loader, device, precision, cfg.backbone
+    )
     final_test_acc = compute_accuracy(test_labels, final_probabilities)
     final_metrics = history[-1] | {"test_acc": final_test_acc}
     checkpoints.save(paths["final"], "final", cfg.epochs, final_metrics, history)
     checkpoints.model.load_state_dict(best.state_dict)
-    probabilities, _ = predict_loader(net, test_loader, device, precision)
+    probabilities, _ = predict_loader(net, test_loader, device, precision, cfg.backbone)
     test_acc = compute_accuracy(test_labels, probabilities)
     peak_memory_mb = measure_peak_memory_mb(device)
     best_metrics = best.stats | {

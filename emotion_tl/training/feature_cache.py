@@ -1,11 +1,12 @@
 """Frozen approach in one backbone pass: each image's pooled features, computed once and cached.
 
-A frozen backbone in eval mode maps an image to the same 2048 numbers every epoch, so running
-it once per image (and per augmented view) and training the head on the stored numbers gives the
-head the plain loop would give, at a small fraction of the cost. The cache lives under
-`checkpoint_dir/feature_cache/`: one file per setting (backbone weights, transforms, image size,
-precision, device type), one entry per image file (its path, size and modification time) and
-view, so a changed setting misses the whole file and a changed image misses only its entries.
+A frozen backbone in eval mode maps an image to the same feature_dim numbers every epoch, so
+running it once per image (and per augmented view) and training the head on the stored numbers
+gives the head the plain loop would give, at a small fraction of the cost. The cache lives under
+`checkpoint_dir/feature_cache/`: one file per setting (backbone and its weights, transforms,
+image size, precision, device type), one entry per image file (its path, size and modification
+time) and view, so a changed setting misses the whole file and a changed image misses only its
+entries.
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ from emotion_tl.data.faces.crop import FaceCropSettings
 from emotion_tl.data.image_store import take
 from emotion_tl.data.prepare import PreparedData
 from emotion_tl.data.split import SPLITS
-from emotion_tl.data.transforms import build_transforms, one_thread, resize_size_for
+from emotion_tl.data.transforms import one_thread, resize_size_for
 from emotion_tl.device import autocast, to_device
 from emotion_tl.distributed import all_gather_objects, is_main, rank, world_size
-from emotion_tl.model.resnet import FEATURE_DIM, is_head
+from emotion_tl.model.backbones import get_backbone
+from emotion_tl.model.network import is_head, make_body
 from emotion_tl.storage import save_torch_atomic
 
 logger = logging.getLogger("emotion_tl")
@@ -38,11 +40,11 @@ CACHE_DIR = "feature_cache"
 CACHE_FORMAT = 1
 
 
-def hash_state(model: nn.Module) -> str:
-    """SHA-256 of every backbone tensor's bytes: the identity of the weights features come from."""
+def hash_state(model: nn.Module, backbone: str) -> str:
+    """SHA-256 of every body tensor's bytes: the identity of the weights features come from."""
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
-        if is_head(name):
+        if is_head(name, backbone):
             continue
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
@@ -53,17 +55,20 @@ def make_cache_settings(
     model: nn.Module, cfg: Config, device: torch.device, precision: str
 ) -> dict[str, object]:
     """Everything besides the image itself that changes a feature; it names the cache file."""
+    entry = get_backbone(cfg.backbone)
     return {
         "format": CACHE_FORMAT,
-        "backbone_sha256": hash_state(model),
-        # The stride placement changes the computation without changing any tensor.
-        "stride_in_1x1": model.layer2[0].conv1.stride == (2, 2),
+        "backbone": entry.name,
+        "backbone_sha256": hash_state(model, entry.name),
+        # The layers' settings (where they stride, for one) change the computation without
+        # changing any tensor; their description holds them.
+        "body_sha256": hashlib.sha256(repr(make_body(model, entry.name)).encode()).hexdigest(),
         "image_size": cfg.image_size,
         # The face crop changes the picture itself (the cache is keyed by file, not content).
         "face_crop": FaceCropSettings.from_config(cfg).describe(),
         "resize_size": resize_size_for(cfg.image_size),
-        "train_transform": repr(build_transforms(cfg.image_size, train=True)),
-        "eval_transform": repr(build_transforms(cfg.image_size, train=False)),
+        "train_transform": repr(entry.transform(cfg.image_size, train=True)),
+        "eval_transform": repr(entry.transform(cfg.image_size, train=False)),
         "precision": precision,
         "device_type": device.type,
         "torch": str(torch.__version__),
@@ -133,13 +138,13 @@ def compute_features(
     transform: nn.Module,
     seeds: list[int | None],
     *,
+    backbone: str,
     batch_size: int,
     device: torch.device,
     precision: str,
 ) -> torch.Tensor:
-    """Pooled backbone features (N, 2048) of `images` after `transform` (seeded per image)."""
-    backbone = nn.Sequential(*(m for name, m in model.named_children() if name != "fc"))
-    backbone.eval()
+    """Pooled body features (N, feature_dim) of `images` after `transform` (seeded per image)."""
+    body = make_body(model, backbone).eval()
     features = []
     for start in range(0, len(images), batch_size):
         batch = []
@@ -151,9 +156,9 @@ def compute_features(
                     torch.manual_seed(seed)
                 batch.append(transform(image))
         with autocast(device, precision):
-            pooled = backbone(to_device(torch.stack(batch), device))  # (B, 2048, 1, 1)
-        features.append(pooled.flatten(1).float().cpu())
-    return torch.cat(features) if features else torch.empty(0, FEATURE_DIM)
+            pooled = body(to_device(torch.stack(batch), device))  # (B, feature_dim)
+        features.append(pooled.float().cpu())
+    return torch.cat(features) if features else torch.empty(0, get_backbone(backbone).feature_dim)
 
 
 def plan_entries(
@@ -201,8 +206,9 @@ def compute_missing(
         features = compute_features(
             model,
             take(data.images, [sources[k][0] for k in keys]),
-            build_transforms(cfg.image_size, train=augmented),
+            get_backbone(cfg.backbone).transform(cfg.image_size, train=augmented),
             [sources[k][1] for k in keys],
+            backbone=cfg.backbone,
             batch_size=cfg.batch_size,
             device=device,
             precision=precision,
@@ -219,7 +225,8 @@ def load_features(
     device: torch.device,
     precision: str,
 ) -> dict[str, torch.Tensor]:
-    """Features per split: train (V, N, 2048) with V = cfg.feature_views, val/test (1, N, 2048).
+    """Features per split: train (V, N, feature_dim) with V = cfg.feature_views, val/test
+    (1, N, feature_dim), from the body of `model`, a `cfg.backbone`.
 
     One view means no augmentation (the evaluation transform); more views are that many
     random augmentations of each training image, reproducible from the seed and the file.

@@ -12,26 +12,31 @@ from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 from emotion_tl.config import Config
 from emotion_tl.data.prepare import PreparedData
 from emotion_tl.data.split import SPLITS
+from emotion_tl.model.backbones import get_backbone
 from emotion_tl.training.feature_cache import load_features
 
 
 class FeatureHead(nn.Module):
-    """A model's `fc` on its own, for `fit` to train on cached features.
+    """A model's head on its own, for `fit` to train on cached features.
 
-    It holds the very same `nn.Linear` object as the full model, so training it trains the full
-    model's head, and the full model's state_dict and checkpoints stay what they always were.
+    It holds the very same module as the full model, under the same name (the backbone entry's),
+    so training it trains the full model's head, the approaches' parameter groups find it as
+    they do in the full model, and the full model's state_dict and checkpoints stay what they
+    always were.
     """
 
-    def __init__(self, fc: nn.Linear) -> None:
+    def __init__(self, head: nn.Module, backbone: str) -> None:
         super().__init__()
-        self.fc = fc
+        self.head_name = get_backbone(backbone).head
+        self.add_module(self.head_name, head)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.fc(features)  # (B, 2048) -> (B, num_classes)
+        return self.get_submodule(self.head_name)(features)  # (B, feature_dim) -> (B, classes)
 
 
 class FeatureDataset(Dataset):
-    """Cached features (V, N, 2048) with labels (N,); index v * N + i is view v of image i."""
+    """Cached features (V, N, feature_dim) with labels (N,); index v * N + i is view v of
+    image i."""
 
     def __init__(self, features: torch.Tensor, labels: torch.Tensor) -> None:
         self.features, self.labels = features, labels

@@ -19,14 +19,10 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from emotion_tl.device import autocast, to_device
-from emotion_tl.distributed import (
-    all_reduce_sums,
-    broadcast_buffers,
-    is_main,
-    wrap_for_processes,
-)
+from emotion_tl.distributed import all_reduce_sums, broadcast_buffers, is_main, wrap_for_processes
 from emotion_tl.evaluation.inference import evaluate_loader
-from emotion_tl.model.resnet import make_param_groups, set_train_mode
+from emotion_tl.model.backbones import Backbone, get_backbone
+from emotion_tl.model.network import make_param_groups, set_train_mode
 
 History = list[dict[str, float]]  # one dict per epoch: epoch, train_loss, train_acc, val_loss, ...
 
@@ -60,13 +56,15 @@ class TrainStep:
     scaler: torch.amp.GradScaler  # loss scaling matters only for fp16; a no-op otherwise
     device: torch.device
     precision: str
+    backbone: Backbone  # the model's entry: its head, and how its uint8 batches are normalised
     # With several processes: the DistributedDataParallel wrapper of the model, whose backward
     # pass averages the gradients over every process.
     parallel: DistributedDataParallel | None = None
 
     def __call__(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
         """Train on one batch; return its mean loss and how many it classified correctly."""
-        images, labels = to_device(images, self.device), labels.to(self.device)
+        images = to_device(images, self.device, self.backbone.normalize)
+        labels = labels.to(self.device)
         with autocast(self.device, self.precision):
             logits = (self.parallel or model)(images)
         loss = self.loss_fn(logits.float(), labels)
@@ -88,14 +86,15 @@ def make_train_step(
     model: nn.Module,
     approach: str,
     *,
+    backbone: str,
     backbone_lr: float,
     head_lr: float,
     device: torch.device,
     precision: str,
     class_weights: torch.Tensor | None = None,
 ) -> TrainStep:
-    """Freeze or unfreeze `model` for `approach`, move it to `device` and build its step."""
-    groups = make_param_groups(model, approach, backbone_lr=backbone_lr, head_lr=head_lr)
+    """Freeze or unfreeze `model` (a `backbone`) for `approach`, move it and build its step."""
+    groups = make_param_groups(model, approach, backbone, backbone_lr=backbone_lr, head_lr=head_lr)
     weight = class_weights.to(device) if class_weights is not None else None
     model.to(device, memory_format=torch.channels_last)
     return TrainStep(
@@ -105,6 +104,7 @@ def make_train_step(
         scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
         device=device,
         precision=precision,
+        backbone=get_backbone(backbone),
     )
 
 
@@ -176,6 +176,7 @@ def fit(
     val_loader: DataLoader,
     *,
     approach: str,
+    backbone: str,  # the model's entry: which parameters are the head, how batches are normalised
     epochs: int,
     backbone_lr: float,
     head_lr: float,
@@ -198,6 +199,7 @@ def fit(
     step = make_train_step(
         model,
         approach,
+        backbone=backbone,
         backbone_lr=backbone_lr,
         head_lr=head_lr,
         device=device,
@@ -205,8 +207,7 @@ def fit(
         class_weights=class_weights,
     )
     step.restore(state)
-    step.parallel = wrap_for_processes(model, train_loader)
-    state.stopped = False
+    step.parallel, state.stopped = wrap_for_processes(model, train_loader), False
     desc, steps = progress_desc or approach, len(train_loader)
     # One bar over every step; with several processes, rank 0's alone.
     done = (state.epoch - 1) * steps + state.step
@@ -244,7 +245,7 @@ def run_epoch(
     epoch = state.epoch
     start_epoch(train_loader, state)
     start = time.perf_counter()
-    set_train_mode(model, step.approach)
+    set_train_mode(model, step.approach, step.backbone.name)
     train_loss, train_acc = train_one_epoch(model, train_loader, step, state, bar, stop)
     train_seconds = time.perf_counter() - start
     if state.stopped:
@@ -253,7 +254,7 @@ def run_epoch(
         broadcast_buffers(model)  # every process validates the model rank 0 will save
     # The validation loss weighs classes as the training loss does.
     val_loss, val_acc = evaluate_loader(
-        model, val_loader, step.device, step.precision, step.loss_fn.weight
+        model, val_loader, step.device, step.precision, step.loss_fn.weight, step.backbone.name
     )
     stats = {
         "epoch": epoch,

@@ -30,7 +30,7 @@ from emotion_tl.config import FINETUNING_LR_DIVISOR, OUTPUT_PREFIX, Config
 from emotion_tl.data.prepare import PreparedData
 from emotion_tl.device import resolve_device, resolve_precision
 from emotion_tl.figures.training import plot_lr_finding
-from emotion_tl.model.resnet import set_train_mode
+from emotion_tl.model.network import set_train_mode
 from emotion_tl.model.weights import Pretrained
 from emotion_tl.storage import save_figure_atomic, write_atomic
 from emotion_tl.training.loop import TrainStep, make_train_step
@@ -102,7 +102,7 @@ def range_test(
     ratios = [g["lr"] / head_lr for g in groups]
     losses: list[float] = []
     try:
-        set_train_mode(model, step.approach)
+        set_train_mode(model, step.approach, step.backbone.name)
         for rate, (images, labels) in zip(rates, forever(loader), strict=False):
             for group, ratio in zip(groups, ratios, strict=True):
                 group["lr"] = float(rate) * ratio
@@ -141,6 +141,7 @@ def find_learning_rate(
     step = make_train_step(
         net,
         approach,
+        backbone=cfg.backbone,
         backbone_lr=backbone_lr,
         head_lr=head_lr,
         device=device,

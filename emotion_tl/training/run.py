@@ -21,8 +21,9 @@ from emotion_tl.data.files import DataError
 from emotion_tl.data.prepare import PreparedData, prepare_data
 from emotion_tl.data.split import check_same_split, save_split
 from emotion_tl.distributed import broadcast_object, is_main, main_first, world_size
+from emotion_tl.model.backbones import load_backbone_weights
 from emotion_tl.model.checkpoint import load_checkpoint
-from emotion_tl.model.weights import Pretrained, load_backbone_weights
+from emotion_tl.model.weights import Pretrained
 from emotion_tl.storage import (
     check_free_space,
     check_writable,
@@ -76,7 +77,7 @@ def prepare_run(cfg: Config) -> tuple[PreparedData, Pretrained]:
             check_free_space(out_dir, estimate_output_bytes(len(cfg.approaches)) * cfg.repeats)
             remove_stale_temporaries(out_dir)
         data = prepare_data(cfg)
-        pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)  # downloads once
+        pretrained = load_backbone_weights(cfg.pretrained, cfg.weights, cfg.backbone)  # once
     data = take_main_split(data)
     if is_main():
         logger.info("%s", make_data_report(data, cfg.balance))

@@ -1,0 +1,131 @@
+"""The table of source models: one `Backbone` entry per pretrained network a run can start from.
+
+An entry says how to build the network, where its pretrained weights come from (and how they
+are verified), what input it reads, where its body ends and its head begins, and which layers
+Grad-CAM and the audit read. `Config.backbone` names the entry; checkpoints record the name.
+Everything outside `model/` asks the entry (through this module and `network.py`) instead of
+naming a layer. `register_backbone` adds an entry; nothing else needs to change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torchvision.transforms import v2
+
+from emotion_tl.config import Config
+from emotion_tl.data.transforms import (
+    CHANNELS,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    build_transforms,
+    normalize_batch,
+)
+from emotion_tl.model import resnet, weights
+from emotion_tl.model.weights import Pretrained, PretrainedWeights, WeightsUnavailableError
+
+DEFAULT_BACKBONE = Config.backbone  # "resnet50": the ImageNet ResNet50
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """One source model: how to build it, load its weights, feed it and split it."""
+
+    name: str
+    build: Callable[[], nn.Module]  # the architecture with random weights and its own head
+    # (weights_path, *, allow_download) -> verified pretrained weights; None: it has none
+    load_weights: Callable[..., PretrainedWeights] | None
+    image_size: int  # the side its pretrained weights saw; Config.image_size is a run's own
+    channels: str  # "rgb" or "grey": what its first layer reads
+    mean: tuple[float, ...]  # per channel, of images scaled to [0, 1]
+    std: tuple[float, ...]
+    head: str  # the name of its final layer, a direct child, which a new head replaces
+    feature_dim: int  # the head's input size
+    body: Callable[[nn.Module], nn.Module]  # model -> its layers before the head, sharing them
+    gradcam_layer: str  # the module (a name in named_modules) whose maps Grad-CAM weighs
+    audit_layer: str  # the module whose finer maps the audit's label check pools
+    # moves the stride where weights trained the other way need it (None: no such variant)
+    set_stride_in_1x1: Callable[[nn.Module], nn.Module] | None = None
+
+    def __post_init__(self) -> None:
+        if self.channels not in CHANNELS:
+            raise ValueError(f"backbone {self.name!r}: channels must be one of {CHANNELS}")
+        if not len(self.mean) == len(self.std) == self.input_channels:
+            raise ValueError(f"backbone {self.name!r}: one mean and std per input channel")
+        if not self.head or "." in self.head:
+            raise ValueError(f"backbone {self.name!r}: head must name a direct child module")
+
+    @property
+    def input_channels(self) -> int:
+        """How many channels its input has: 3 for colour, 1 for grey."""
+        return 3 if self.channels == "rgb" else 1
+
+    def normalize(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 colour batch (B, 3, H, W) -> this network's input (B, input_channels, H, W)."""
+        return normalize_batch(images, self.mean, self.std, self.channels)
+
+    def transform(self, image_size: int, *, train: bool) -> v2.Compose:
+        """uint8 colour (3, H, W) -> this network's normalised input, augmented when `train`."""
+        return build_transforms(
+            image_size, train=train, mean=self.mean, std=self.std, channels=self.channels
+        )
+
+
+RESNET50 = Backbone(
+    name="resnet50",
+    build=resnet.build_resnet50,
+    load_weights=weights.load_pretrained_weights,
+    image_size=224,
+    channels="rgb",
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    head=resnet.HEAD,
+    feature_dim=resnet.FEATURE_DIM,
+    body=resnet.make_resnet_body,
+    gradcam_layer="layer4",  # the last stage: (N, 2048, H/32, W/32)
+    audit_layer="layer3",  # 1024 channels, 14x14 at 224 px: finer than the last stage
+    set_stride_in_1x1=resnet.set_stride_in_1x1,
+)
+
+BACKBONES: dict[str, Backbone] = {RESNET50.name: RESNET50}
+
+
+def register_backbone(entry: Backbone) -> Backbone:
+    """Add `entry` to the table (a name may be registered once); return it."""
+    if entry.name in BACKBONES:
+        raise ValueError(f"a backbone named {entry.name!r} is already registered")
+    BACKBONES[entry.name] = entry
+    return entry
+
+
+def get_backbone(name: str) -> Backbone:
+    """The entry called `name`; a ValueError that lists the known names if there is none."""
+    if name not in BACKBONES:
+        raise ValueError(
+            f"unknown backbone {name!r}: choose one of {', '.join(sorted(BACKBONES))} "
+            "(model/backbones.py registers them)"
+        )
+    return BACKBONES[name]
+
+
+def load_backbone_weights(
+    pretrained: bool,
+    weights_path: str | None = None,
+    backbone: str = DEFAULT_BACKBONE,
+    *,
+    allow_download: bool = True,
+) -> Pretrained:
+    """The pretrained weights of `backbone` (from `weights_path` if given), or none when
+    `pretrained` is False. An unknown backbone fails here, before any training."""
+    entry = get_backbone(backbone)
+    if not pretrained:
+        return Pretrained(None, "none (random initialisation)", stride_in_1x1=False)
+    if entry.load_weights is None:
+        raise WeightsUnavailableError(
+            f"backbone {backbone!r} has no pretrained weights; train it with --no_pretrained"
+        )
+    found = entry.load_weights(weights_path, allow_download=allow_download)
+    return Pretrained(found, found.source, found.stride_in_1x1)

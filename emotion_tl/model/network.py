@@ -1,0 +1,126 @@
+"""The network a run trains: a backbone's body with a new head, and what learns in each approach.
+
+Every function takes the backbone's name (an entry of `backbones.py`), so no caller needs to
+know what a backbone calls its layers. The default is `Config.backbone`'s, the ImageNet
+ResNet50 the notebooks train.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import pandas as pd
+import torch
+from torch import nn
+
+from emotion_tl.model.backbones import DEFAULT_BACKBONE, get_backbone
+
+
+class PretrainedState(Protocol):
+    """What `build_model` needs of pretrained weights (model.weights.PretrainedWeights has it)."""
+
+    state_dict: dict[str, torch.Tensor]  # the architecture's keys, its own head included
+    stride_in_1x1: bool  # True: the weights were trained striding in the 1x1 convolutions
+
+
+def build_model(
+    num_classes: int,
+    weights: PretrainedState | None = None,
+    *,
+    stride_in_1x1: bool = False,
+    backbone: str = DEFAULT_BACKBONE,
+) -> nn.Module:
+    """Build `backbone`, load its pretrained weights if given, and give it a new head."""
+    entry = get_backbone(backbone)
+    model = entry.build()
+    if weights is not None:
+        stride_in_1x1 = weights.stride_in_1x1
+        model.load_state_dict(weights.state_dict, strict=True)
+    if stride_in_1x1:
+        if entry.set_stride_in_1x1 is None:
+            raise ValueError(f"backbone {backbone!r} has no stride-in-1x1 variant")
+        entry.set_stride_in_1x1(model)
+    setattr(model, entry.head, nn.Linear(entry.feature_dim, num_classes))
+    return model
+
+
+def head_of(model: nn.Module, backbone: str = DEFAULT_BACKBONE) -> nn.Module:
+    """The model's final layer (the new head), as the entry names it."""
+    return model.get_submodule(get_backbone(backbone).head)
+
+
+def is_head(name: str, backbone: str = DEFAULT_BACKBONE) -> bool:
+    """True for the names (in `named_parameters`/`state_dict`) of the head's tensors."""
+    return name.startswith(get_backbone(backbone).head + ".")
+
+
+def make_body(model: nn.Module, backbone: str = DEFAULT_BACKBONE) -> nn.Module:
+    """The model's layers before the head, sharing them: (B, C, H, W) -> (B, feature_dim)."""
+    return get_backbone(backbone).body(model)
+
+
+def make_param_groups(
+    model: nn.Module,
+    approach: str,
+    backbone: str = DEFAULT_BACKBONE,
+    *,
+    backbone_lr: float,
+    head_lr: float,
+) -> list[dict]:
+    """Freeze or unfreeze parameters for `approach` and return the optimiser's groups.
+
+    frozen:     only the head trains, at `head_lr`; `backbone_lr` is ignored.
+    finetuning: every layer trains, the backbone at `backbone_lr` and the head at `head_lr`.
+    """
+    head = [p for n, p in model.named_parameters() if is_head(n, backbone)]
+    body = [p for n, p in model.named_parameters() if not is_head(n, backbone)]
+    if approach not in ("frozen", "finetuning"):
+        raise ValueError(f"unknown approach {approach!r}: use 'frozen' or 'finetuning'")
+    if not head:
+        raise ValueError(
+            f"this model has no head {get_backbone(backbone).head!r}: is it a {backbone!r}? "
+            "Pass the backbone it was built as."
+        )
+    for p in head:
+        p.requires_grad_(True)
+    for p in body:
+        p.requires_grad_(approach == "finetuning")
+    head_group = {"params": head, "lr": head_lr, "name": "head"}
+    if approach == "frozen":
+        return [head_group]
+    return [{"params": body, "lr": backbone_lr, "name": "backbone"}, head_group]
+
+
+def count_trainable(model: nn.Module) -> int:
+    """Number of parameters that will receive gradients."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def make_parameter_table(model: nn.Module) -> pd.DataFrame:
+    """Parameters per top-level block (for ResNet50: conv1, layer1..4, fc) and how many train."""
+    rows = []
+    for name, block in model.named_children():
+        total = sum(p.numel() for p in block.parameters())
+        if total:
+            trainable = sum(p.numel() for p in block.parameters() if p.requires_grad)
+            rows.append((name, total, trainable))
+    table = pd.DataFrame(rows, columns=["block", "parameters", "trainable"]).set_index("block")
+    table.loc["total"] = table.sum()
+    return table
+
+
+def set_train_mode(model: nn.Module, approach: str, backbone: str = DEFAULT_BACKBONE) -> None:
+    """Train mode for what learns; a frozen backbone stays in eval so BatchNorm stays put."""
+    if approach == "frozen":
+        model.eval()
+        head_of(model, backbone).train()
+    else:
+        model.train()
+
+
+@torch.no_grad()
+def backbone_state(model: nn.Module, backbone: str = DEFAULT_BACKBONE) -> dict[str, torch.Tensor]:
+    """A copy of every body tensor (parameters and buffers), for before/after checks."""
+    return {
+        k: v.detach().clone() for k, v in model.state_dict().items() if not is_head(k, backbone)
+    }
