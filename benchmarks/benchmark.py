@@ -40,6 +40,7 @@ from emotion_tl.device import resolve_device, resolve_precision, seed_everything
 from emotion_tl.model.backbones import load_backbone_weights
 from emotion_tl.model.network import build_model, make_param_groups, set_train_mode
 from emotion_tl.training.approach import train_approach
+from emotion_tl.training.context import make_run_context
 from emotion_tl.training.loop import is_better, make_train_step
 
 RUN_OPTIONS = [
@@ -103,17 +104,16 @@ def run_roof(device_name: str, precision: str, batch_size: int, image_size: int,
 def run_project(cfg_values: dict) -> dict:
     """The project's run (as `python -m emotion_tl`), each approach timed from start to outputs."""
     cfg = Config(**cfg_values)
-    device = resolve_device(cfg.device)
     start = time.perf_counter()
-    data = prepare_data(cfg)
-    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights)
+    run = make_run_context(cfg)
+    data, device = run.data, run.device
     shared_seconds = time.perf_counter() - start  # decoding and weights, used by both approaches
     out_dir = Path(cfg.checkpoint_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     results = {"shared_seconds": shared_seconds, "approaches": {}}
     for approach in cfg.approaches:
         start = time.perf_counter()
-        result = train_approach(cfg, approach, data, pretrained, out_dir)
+        result = train_approach(run, approach)
         wall = time.perf_counter() - start
         history = result.history
         train_images = len(data.indices("train"))
@@ -126,7 +126,7 @@ def run_project(cfg_values: dict) -> dict:
             "best_val_acc": result.best_val_acc,
             "test_acc": result.test_acc,
             "final_test_acc": result.final_test_acc,
-            "precision": resolve_precision(cfg.precision, device),
+            "precision": run.precision,
         }
     results["n_train"] = len(data.indices("train"))
     results["n_test"] = len(data.indices("test"))

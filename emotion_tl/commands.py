@@ -106,20 +106,18 @@ def run_audit(args: argparse.Namespace) -> int:
 
 def run_lr_find(args: argparse.Namespace) -> int:
     """`lr-find`: the learning-rate range test per approach; its curve and suggestion."""
-    from emotion_tl.data.prepare import prepare_data
-    from emotion_tl.model.backbones import load_backbone_weights
     from emotion_tl.storage import check_writable
+    from emotion_tl.training.context import make_run_context
     from emotion_tl.training.lr_find import describe_finding, find_learning_rate, write_lr_finding
 
     cfg = config_from_args(args)
     check_writable(Path(cfg.checkpoint_dir))
-    data = prepare_data(cfg)
-    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights, cfg.backbone)
+    run = make_run_context(cfg)
     for approach in cfg.approaches:
         finding = find_learning_rate(
-            cfg, approach, data, pretrained, steps=args.steps, start=args.start_lr, end=args.end_lr
+            run, approach, steps=args.steps, start=args.start_lr, end=args.end_lr
         )
-        paths = write_lr_finding(finding, Path(cfg.checkpoint_dir), approach)
+        paths = write_lr_finding(finding, run.out_dir, approach)
         print(describe_finding(finding, cfg, approach))
         print("Wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

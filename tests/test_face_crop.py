@@ -258,8 +258,8 @@ def test_prediction_crops_exactly_as_training_did(scene_dir, tmp_path):
 
 
 def test_checkpoints_without_face_settings_mean_whole_images():
-    assert FaceCropSettings.from_config({}).mode == "off"
-    settings = FaceCropSettings.from_config(Config(face_crop="require", face_margin=0.2).to_dict())
+    assert FaceCropSettings.from_dict({}).mode == "off"
+    settings = FaceCropSettings.from_dict(Config(face_crop="require", face_margin=0.2).to_dict())
     assert (settings.mode, settings.margin) == ("require", 0.2)
 
 

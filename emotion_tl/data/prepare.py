@@ -33,6 +33,7 @@ from emotion_tl.data.scan import (
 )
 from emotion_tl.data.split import choose_subset, make_split, merge_groups
 from emotion_tl.data.transforms import resize_size_for
+from emotion_tl.distributed import broadcast_object
 
 logger = logging.getLogger("emotion_tl")
 
@@ -113,22 +114,24 @@ def check_enough_images(
             )
 
 
-def prepare_data(cfg: Config) -> PreparedData:
+def prepare_data(cfg: Config, face_crop: FaceCropSettings | None = None) -> PreparedData:
     """Scan, check, decode and split the configured categories (errors before any training).
 
     Verdicts are remembered in `checkpoint_dir/.scan_cache.json`, so a later run does not
     re-open files already found broken, nor re-hash the good ones. Each image is cropped to its
-    face as `cfg.face_crop` says before it is resized.
+    face as `face_crop` (the run's settings; by default those of `cfg`) says before it is resized.
     """
-    data_dir = Path(cfg.data_dir)
+    if face_crop is None:
+        face_crop = FaceCropSettings.from_config(cfg)
+    data_dir, out_dir = Path(cfg.data_dir), Path(cfg.checkpoint_dir)
     check_data_dir(data_dir, cfg.categories)
     skipped = Skipped()
     identities = read_identities(data_dir)
     paths, labels = list_category_files(cfg, identities, skipped)
-    cache = ScanCache(Path(cfg.checkpoint_dir) / SCAN_CACHE_FILE, data_dir)
-    finder = make_face_finder(cfg)
+    cache = ScanCache(out_dir / SCAN_CACHE_FILE, data_dir)
+    finder = make_face_finder(face_crop, out_dir)
     resize_size = resize_size_for(cfg.image_size)
-    with open_image_store(cfg, len(paths)) as store:
+    with open_image_store(cfg.image_cache, out_dir, len(paths), resize_size, face_crop) as store:
         scan = scan_images(paths, data_dir, resize_size, skipped, cache, finder, store)
     label_of = dict(zip(paths, labels, strict=True))
     files = [p.relative_to(data_dir).as_posix() for p in scan.paths]
@@ -162,24 +165,33 @@ def resplit(data: PreparedData, cfg: Config) -> PreparedData:
     return dataclasses.replace(data, table=data.table.assign(split=split))
 
 
-def make_face_finder(cfg: Config) -> FaceFinder | None:
+def take_main_split(data: PreparedData) -> PreparedData:
+    """`data` with rank 0's split (the same split on every process, computed once)."""
+    table = broadcast_object(data.table)
+    if not table[["file", "label"]].equals(data.table[["file", "label"]]):
+        raise DataError(
+            "the processes of this run found different images (were files added or changed "
+            "while it started?); run it again."
+        )
+    return dataclasses.replace(data, table=table)
+
+
+def make_face_finder(settings: FaceCropSettings, out_dir: Path) -> FaceFinder | None:
     """The run's face finder (None when face_crop is off); detections are cached in
-    `checkpoint_dir/.face_cache.json`."""
-    settings = FaceCropSettings.from_config(cfg)
+    `out_dir/.face_cache.json`."""
     if settings.mode == "off":
         return None
-    cache = FaceCache(Path(cfg.checkpoint_dir) / FACE_CACHE_FILE, settings.detector)
-    return FaceFinder(settings, cache)
+    return FaceFinder(settings, FaceCache(out_dir / FACE_CACHE_FILE, settings.detector))
 
 
 @contextmanager
-def open_image_store(cfg: Config, num_files: int) -> Iterator[ImageStore | None]:
-    """The on-disk image store when `cfg.image_cache` asks for one (or `auto` finds the images
-    too many to hold in memory); None keeps decoded images in memory."""
-    resize_size = resize_size_for(cfg.image_size)
-    if not use_disk(cfg.image_cache, num_files, resize_size):
+def open_image_store(
+    mode: str, out_dir: Path, num_files: int, resize_size: int, settings: FaceCropSettings
+) -> Iterator[ImageStore | None]:
+    """The on-disk image store when `mode` (the image_cache setting) asks for one (or `auto`
+    finds the images too many to hold in memory); None keeps decoded images in memory."""
+    if not use_disk(mode, num_files, resize_size):
         yield None
         return
-    settings = FaceCropSettings.from_config(cfg)
-    with open_store(Path(cfg.checkpoint_dir), resize_size, settings) as store:
+    with open_store(out_dir, resize_size, settings) as store:
         yield store

@@ -43,7 +43,7 @@ class ApproachOutputs:
     @property
     def face_crop(self) -> FaceCropSettings:
         """The face-crop settings the model was trained with (as its checkpoint records)."""
-        return FaceCropSettings.from_config(self.checkpoint.get("config") or {})
+        return FaceCropSettings.from_dict(self.checkpoint.get("config") or {})
 
     def facts(self) -> dict[str, float | int | None]:
         """Trainable parameters, seconds per epoch, seconds before the first epoch (None in

@@ -90,7 +90,7 @@ def predictor_from_checkpoint(checkpoint: dict, name: str = "model") -> Predicto
         mean=tuple(float(v) for v in normalization["mean"]),
         std=tuple(float(v) for v in normalization["std"]),
         name=name,
-        face_crop=FaceCropSettings.from_config(checkpoint.get("config") or {}),
+        face_crop=FaceCropSettings.from_dict(checkpoint.get("config") or {}),
         channels=get_backbone(backbone).channels,
         backbone=backbone,
     )
@@ -118,7 +118,7 @@ def predictor_from_onnx(path: str | Path) -> Predictor:
         mean=tuple(float(v) for v in normalization["mean"]),
         std=tuple(float(v) for v in normalization["std"]),
         name=Path(path).name,
-        face_crop=FaceCropSettings.from_config(metadata["face_crop"]),
+        face_crop=FaceCropSettings.from_dict(metadata["face_crop"]),
         channels=metadata["channels"],
         backbone=metadata["backbone"],
     )

@@ -31,24 +31,19 @@ def train_live(
     from emotion_tl.training.approach import train_approach
     from emotion_tl.training.run import prepare_run
 
-    data, pretrained = prepare_run(cfg)
-    return train_approach(
-        cfg, approach, data, pretrained, Path(cfg.checkpoint_dir), stop=stop, on_epoch=on_epoch
-    )
+    return train_approach(prepare_run(cfg), approach, stop=stop, on_epoch=on_epoch)
 
 
 def find_live(cfg: Config, approach: str) -> tuple[Any, dict[str, Path]]:
     """Run the learning-rate finder with the widget's settings; write its curve to the run's
     folder (no checkpoint, no split.csv)."""
-    from emotion_tl.data.prepare import prepare_data
-    from emotion_tl.model.backbones import load_backbone_weights
+    from emotion_tl.training.context import make_run_context
     from emotion_tl.training.lr_find import find_learning_rate, write_lr_finding
 
     Path(cfg.checkpoint_dir).mkdir(parents=True, exist_ok=True)
-    data = prepare_data(cfg)
-    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights, cfg.backbone)
-    finding = find_learning_rate(cfg, approach, data, pretrained, steps=FINDER_STEPS)
-    return finding, write_lr_finding(finding, Path(cfg.checkpoint_dir), approach)
+    run = make_run_context(cfg)
+    finding = find_learning_rate(run, approach, steps=FINDER_STEPS)
+    return finding, write_lr_finding(finding, run.out_dir, approach)
 
 
 def run_name(cfg: Config, approach: str) -> str:

@@ -20,22 +20,16 @@ from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.data.balance import make_class_weights, resolve_balance
 from emotion_tl.data.loaders import make_loaders
 from emotion_tl.data.prepare import PreparedData
-from emotion_tl.device import (
-    measure_peak_memory_mb,
-    reset_peak_memory,
-    resolve_device,
-    resolve_precision,
-    seed_everything,
-)
+from emotion_tl.device import measure_peak_memory_mb, reset_peak_memory, seed_everything
 from emotion_tl.distributed import is_main, rank, world_size
 from emotion_tl.evaluation.inference import predict_loader
 from emotion_tl.evaluation.metrics import compute_accuracy
 from emotion_tl.model.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
 from emotion_tl.model.network import build_model, count_trainable, head_of, make_param_groups
-from emotion_tl.model.weights import Pretrained
+from emotion_tl.training.context import RunContext
 from emotion_tl.training.feature_loaders import FeatureHead, make_feature_loaders
 from emotion_tl.training.loop import BestEpoch, TrainState, fit
-from emotion_tl.training.outputs import make_output_paths, write_history, write_test_outputs
+from emotion_tl.training.outputs import write_history, write_test_outputs
 from emotion_tl.training.resume import TrainingInterrupted, load_interrupted
 
 logger = logging.getLogger("emotion_tl")
@@ -62,48 +56,54 @@ class Checkpoints:
     """Writes one approach's checkpoints: the model's weights now, with the run's metadata."""
 
     model: nn.Module
-    cfg: Config
+    run: RunContext
     approach: str
-    class_names: list[str]
-    pretrained: Pretrained
-    device: torch.device
-    precision: str
 
-    def save(
-        self, path: Path, kind: str, epoch: int, metrics: dict, history: list, **extra: Any
-    ) -> None:
-        """Write a `kind` ("best", "final", "interrupted") checkpoint atomically to `path` (with
-        several processes, rank 0 alone writes)."""
+    def save(self, kind: str, epoch: int, metrics: dict, history: list, **extra: Any) -> None:
+        """Write the `kind` ("best", "final", "interrupted") checkpoint atomically to its path
+        (with several processes, rank 0 alone writes)."""
         if not is_main():
             return
+        run = self.run
         checkpoint = make_checkpoint(
             self.model,
-            class_names=self.class_names,
-            config=self.cfg.to_dict(),
+            class_names=run.data.class_names,
+            config=run.cfg.to_dict(),
             approach=self.approach,
-            weights_source=self.pretrained.source,
-            stride_in_1x1=self.pretrained.stride_in_1x1,
+            weights_source=run.pretrained.source,
+            stride_in_1x1=run.pretrained.stride_in_1x1,
             epoch=epoch,
             metrics=metrics,
             history=history,
-            device=str(self.device),
-            precision=self.precision,
+            device=str(run.device),
+            precision=run.precision,
             kind=kind,
         )
-        save_checkpoint(checkpoint | extra, path)
+        save_checkpoint(checkpoint | extra, run.outputs[self.approach][kind])
+
+
+@dataclass
+class Training:
+    """One approach set up to train, then trained: what `fit` and `finish_approach` work on."""
+
+    approach: str
+    model: nn.Module  # the whole model, which the checkpoints hold
+    net: nn.Module  # what fit trains: the model, or its head alone on cached features
+    loaders: dict[str, DataLoader]
+    trainable: int  # parameters that learn
+    setup_seconds: float  # before the first epoch: with the feature cache, the backbone's pass
+    checkpoints: Checkpoints
+    best: BestEpoch = field(default_factory=BestEpoch)
+    state: TrainState = field(default_factory=TrainState)
 
 
 def build_training(
-    cfg: Config,
-    approach: str,
-    data: PreparedData,
-    pretrained: Pretrained,
-    device: torch.device,
-    precision: str,
+    run: RunContext, approach: str
 ) -> tuple[nn.Module, nn.Module, dict[str, DataLoader]]:
     """The seeded model (frozen where `approach` freezes it), what `fit` trains (the model, or
     for the frozen approach with the feature cache its head alone on cached backbone features)
     and the loaders it trains on."""
+    cfg, data, pretrained = run.cfg, run.data, run.pretrained
     seed_everything(cfg.seed)
     model = build_model(
         len(data.class_names),
@@ -116,10 +116,10 @@ def build_training(
     if world_size() > 1:
         torch.manual_seed(cfg.seed + rank())  # the same model, each process its own augmentations
     if approach == "frozen" and cfg.feature_cache:
-        loaders = make_feature_loaders(model, data, cfg, device=device, precision=precision)
+        loaders = make_feature_loaders(model, data, cfg, device=run.device, precision=run.precision)
         # The very head object of `model`: training one trains the other.
         return model, FeatureHead(head_of(model, cfg.backbone), cfg.backbone), loaders
-    return model, model, make_loaders(data, cfg, device=device)
+    return model, model, make_loaders(data, cfg, device=run.device)
 
 
 def choose_class_weights(cfg: Config, data: PreparedData, cached: bool) -> torch.Tensor | None:
@@ -133,21 +133,21 @@ def choose_class_weights(cfg: Config, data: PreparedData, cached: bool) -> torch
     return make_class_weights(data.labels()[data.indices("train")], len(data.class_names))
 
 
-def resume_state(
-    cfg: Config, paths: dict[str, Path], model: nn.Module, best: BestEpoch
-) -> TrainState:
-    """A new TrainState, or with `cfg.resume` the interrupted one (weights put back in `model`,
-    the best epoch so far in `best`)."""
-    if not cfg.resume:
+def resume_state(run: RunContext, training: Training) -> TrainState:
+    """A new TrainState, or with `cfg.resume` the interrupted one (weights put back in the
+    model, the best epoch so far in `training.best`)."""
+    paths = run.outputs[training.approach]
+    if not run.cfg.resume:
         return TrainState()
     if not paths["interrupted"].is_file():
         logger.warning("No %s to resume from; training from the start.", paths["interrupted"])
         return TrainState()
-    saved, state = load_interrupted(paths["interrupted"], cfg.to_dict())
-    model.load_state_dict(saved["state_dict"])
+    saved, state = load_interrupted(paths["interrupted"], run.cfg.to_dict())
+    training.model.load_state_dict(saved["state_dict"])
     if state.history:  # the best epoch so far, to compare the coming ones against
         best_saved = load_checkpoint(paths["best"])
-        best.stats, best.state_dict = best_saved["metrics"], best_saved["state_dict"]
+        training.best.stats = best_saved["metrics"]
+        training.best.state_dict = best_saved["state_dict"]
     logger.info(
         "Resuming %s at epoch %d, step %d", paths["interrupted"].name, state.epoch, state.step
     )
@@ -155,41 +155,37 @@ def resume_state(
 
 
 def train_approach(
-    cfg: Config,
+    run: RunContext,
     approach: str,
-    data: PreparedData,
-    pretrained: Pretrained,
-    out_dir: Path,
     stop: threading.Event | None = None,
     on_epoch: Callable[[list[dict[str, float]]], Any] | None = None,
 ) -> ApproachResult:
-    """Train one approach, keep its best and final checkpoints, and write its figures and tables.
+    """Train one approach of `run`, keep its best and final checkpoints, and write its figures
+    and tables to `run.out_dir`.
 
     When `stop` is set, save an interrupted checkpoint and raise TrainingInterrupted; with
     `cfg.resume`, continue from such a checkpoint. `on_epoch` gets the history so far after
     every epoch (the notebooks' live curves).
     """
-    device = resolve_device(cfg.device)
-    precision = resolve_precision(cfg.precision, device)
     start = time.perf_counter()
-    model, net, loaders = build_training(cfg, approach, data, pretrained, device, precision)
+    model, net, loaders = build_training(run, approach)
     setup_seconds = time.perf_counter() - start  # with the feature cache: the backbone's pass
-    backbone_lr, head_lr = cfg.lr_for(approach)
+    backbone_lr, head_lr = run.cfg.lr_for(approach)
     trainable = count_trainable(model)
-    prefix, paths = OUTPUT_PREFIX[approach], make_output_paths(out_dir, approach)
     logger.info(
-        f"Approach {prefix}: {trainable:,} trainable parameters, device {device}, "
-        f"precision {precision}"
+        f"Approach {OUTPUT_PREFIX[approach]}: {trainable:,} trainable parameters, "
+        f"device {run.device}, precision {run.precision}"
     )
-    checkpoints = Checkpoints(model, cfg, approach, data.class_names, pretrained, device, precision)
-    best = BestEpoch()
-    reset_peak_memory(device)
-    state = resume_state(cfg, paths, model, best)
+    checkpoints = Checkpoints(model, run, approach)
+    training = Training(approach, model, net, loaders, trainable, setup_seconds, checkpoints)
+    reset_peak_memory(run.device)
+    training.state = resume_state(run, training)
+    best, state = training.best, training.state
 
     def on_epoch_end(stats: dict[str, float], _: nn.Module) -> None:
-        # `model`, not fit's argument: with cached features fit trains the head alone.
+        # The whole model, not fit's argument: with cached features fit trains the head alone.
         if best.update(stats, model):
-            checkpoints.save(paths["best"], "best", stats["epoch"], stats, state.history)
+            checkpoints.save("best", stats["epoch"], stats, state.history)
         if on_epoch is not None:
             on_epoch(list(state.history))
 
@@ -198,87 +194,75 @@ def train_approach(
         loaders["train"],
         loaders["val"],
         approach=approach,
-        backbone=cfg.backbone,
-        epochs=cfg.epochs,
+        backbone=run.backbone.name,
+        epochs=run.cfg.epochs,
         backbone_lr=backbone_lr,
         head_lr=head_lr,
-        device=device,
-        precision=precision,
+        device=run.device,
+        precision=run.precision,
         on_epoch_end=on_epoch_end,
-        progress_desc=prefix,
+        progress_desc=OUTPUT_PREFIX[approach],
         state=state,
         stop=stop,
-        class_weights=choose_class_weights(cfg, data, cached=net is not model),
+        class_weights=choose_class_weights(run.cfg, run.data, cached=net is not model),
     )
     if state.stopped:
-        save_interrupted(checkpoints, state, paths, stop)
-    return finish_approach(cfg, approach, data, net, loaders["test"], checkpoints, best, state,
-                           paths, trainable, setup_seconds)  # fmt: skip
+        save_interrupted(training, run.outputs[approach], stop)
+    return finish_approach(run, training)
 
 
-def save_interrupted(
-    checkpoints: Checkpoints, state: TrainState, paths: dict[str, Path], stop: Any
-) -> None:
+def save_interrupted(training: Training, paths: dict[str, Path], stop: Any) -> None:
     """Save what a stopped run needs to continue, and the history so far; then raise
     TrainingInterrupted with the signal that stopped it."""
+    state = training.state
     metrics = state.history[-1] if state.history else {}
-    checkpoints.save(
-        paths["interrupted"],
-        "interrupted",
-        len(state.history),
-        metrics,
-        state.history,
-        resume=state.to_dict(),
+    resume = state.to_dict()
+    training.checkpoints.save(
+        "interrupted", len(state.history), metrics, state.history, resume=resume
     )
     write_history(state.history, paths["history_csv"])
     raise TrainingInterrupted(getattr(stop, "signum", 2), paths["interrupted"])
 
 
-def finish_approach(
-    cfg: Config,
-    approach: str,
-    data: PreparedData,
-    net: nn.Module,
-    test_loader: DataLoader,
-    checkpoints: Checkpoints,
-    best: BestEpoch,
-    state: TrainState,
-    paths: dict[str, Path],
-    trainable: int,
-    setup_seconds: float,
-) -> ApproachResult:
+def finish_approach(run: RunContext, training: Training) -> ApproachResult:
     """Score the final and the best model on the untouched test split, save both checkpoints
     and the approach's tables and figures."""
-    device, precision, history = checkpoints.device, checkpoints.precision, state.history
-    final_probabilities, test_labels = predict_loader(
-        net, test_loader, device, precision, cfg.backbone
-    )
+    device, precision, history = run.device, run.precision, training.state.history
+    net, test_loader, best = training.net, training.loaders["test"], training.best
+    backbone = run.backbone.name
+    final_probabilities, test_labels = predict_loader(net, test_loader, device, precision, backbone)
     final_test_acc = compute_accuracy(test_labels, final_probabilities)
     final_metrics = history[-1] | {"test_acc": final_test_acc}
-    checkpoints.save(paths["final"], "final", cfg.epochs, final_metrics, history)
-    checkpoints.model.load_state_dict(best.state_dict)
-    probabilities, _ = predict_loader(net, test_loader, device, precision, cfg.backbone)
+    training.checkpoints.save("final", run.cfg.epochs, final_metrics, history)
+    training.model.load_state_dict(best.state_dict)
+    probabilities, _ = predict_loader(net, test_loader, device, precision, backbone)
     test_acc = compute_accuracy(test_labels, probabilities)
     peak_memory_mb = measure_peak_memory_mb(device)
     best_metrics = best.stats | {
         "test_acc": test_acc,
-        "trainable_params": trainable,
+        "trainable_params": training.trainable,
         "peak_memory_mb": peak_memory_mb,
         # Work before the first epoch: for the frozen approach with the feature cache, the
         # backbone's pass over every image (unless the cache already held them).
-        "setup_seconds": setup_seconds,
+        "setup_seconds": training.setup_seconds,
     }
     best_epoch = int(best.stats["epoch"])
-    checkpoints.save(paths["best"], "best", best_epoch, best_metrics, history)
-    interrupted = paths.pop("interrupted")
+    training.checkpoints.save("best", best_epoch, best_metrics, history)
+    paths = run.outputs[training.approach]
+    outputs = {kind: path for kind, path in paths.items() if kind != "interrupted"}
     if is_main():
         write_test_outputs(
-            paths, data, probabilities, approach=approach, best_epoch=best_epoch, history=history
+            outputs,
+            run.data,
+            probabilities,
+            approach=training.approach,
+            best_epoch=best_epoch,
+            history=history,
         )
-        interrupted.unlink(missing_ok=True)  # finished: nothing left to resume
+        paths["interrupted"].unlink(missing_ok=True)  # finished: nothing left to resume
     return ApproachResult(
-        approach=approach,
-        trainable_params=trainable,
+        approach=training.approach,
+        trainable_params=training.trainable,
         best_epoch=best_epoch,
         best_val_acc=best.stats["val_acc"],
         test_acc=test_acc,
@@ -286,5 +270,5 @@ def finish_approach(
         seconds_per_epoch=float(np.mean([row["seconds"] for row in history])),
         peak_memory_mb=peak_memory_mb,
         history=history,
-        outputs=paths,
+        outputs=outputs,
     )

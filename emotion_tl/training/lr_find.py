@@ -27,12 +27,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from emotion_tl.config import FINETUNING_LR_DIVISOR, OUTPUT_PREFIX, Config
-from emotion_tl.data.prepare import PreparedData
-from emotion_tl.device import resolve_device, resolve_precision
 from emotion_tl.figures.training import plot_lr_finding
 from emotion_tl.model.network import set_train_mode
-from emotion_tl.model.weights import Pretrained
 from emotion_tl.storage import save_figure_atomic, write_atomic
+from emotion_tl.training.context import RunContext
 from emotion_tl.training.loop import TrainStep, make_train_step
 
 SMOOTHING = 0.98
@@ -121,10 +119,8 @@ def range_test(
 
 
 def find_learning_rate(
-    cfg: Config,
+    run: RunContext,
     approach: str,
-    data: PreparedData,
-    pretrained: Pretrained,
     *,
     steps: int = 100,
     start: float = 1e-7,
@@ -134,9 +130,8 @@ def find_learning_rate(
     frozen approach on cached features when `cfg.feature_cache`); nothing is saved."""
     from emotion_tl.training.approach import build_training, choose_class_weights
 
-    device = resolve_device(cfg.device)
-    precision = resolve_precision(cfg.precision, device)
-    model, net, loaders = build_training(cfg, approach, data, pretrained, device, precision)
+    cfg, data, device, precision = run.cfg, run.data, run.device, run.precision
+    model, net, loaders = build_training(run, approach)
     backbone_lr, head_lr = cfg.lr_for(approach)
     step = make_train_step(
         net,

@@ -52,15 +52,15 @@ def write_test_outputs(
     test = data.indices("test")
     labels = data.labels()[test]
     prefix = OUTPUT_PREFIX[approach]
-    title = (
-        f"{prefix}: test accuracy {compute_accuracy(labels, probabilities):.3f} "
-        f"(best epoch {best_epoch})"
-    )
+    accuracy = compute_accuracy(labels, probabilities)
     table = make_confusion_table(labels, probabilities.argmax(1), data.class_names)
-    write_atomic(paths["confusion_csv"], table.to_csv().encode())
     files = data.table["file"].to_numpy()[test]
     predictions = make_predictions_table(files, probabilities, data.class_names, labels)
+    title = f"{prefix}: test accuracy {accuracy:.3f} (best epoch {best_epoch})"
+    matrix, curves = plot_confusion_matrix(table, title), plot_history(history, prefix)
+    # Every table and figure is made before any file is written.
+    write_atomic(paths["confusion_csv"], table.to_csv().encode())
     write_atomic(paths["predictions_csv"], predictions.to_csv(index=False).encode())
-    save_figure_atomic(plot_confusion_matrix(table, title), paths["confusion_png"])
+    save_figure_atomic(matrix, paths["confusion_png"])
     write_history(history, paths["history_csv"])
-    save_figure_atomic(plot_history(history, prefix), paths["history_png"])
+    save_figure_atomic(curves, paths["history_png"])

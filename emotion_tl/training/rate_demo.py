@@ -42,13 +42,13 @@ def compare_learning_rates(
         finetuning_head_lr=None,  # one rate for every layer, the head included
         resume=False,
     )
-    data, pretrained = prepare_run(base)
+    run = prepare_run(base)
     histories = {}
     for name, rate in demo_rates(cfg).items():
         # Fine-tuning trains at learning_rate / 10, so this run's learning_rate is 10x the rate.
-        run = dataclasses.replace(base, learning_rate=rate * FINETUNING_LR_DIVISOR)
-        result = train_approach(run, "finetuning", data, pretrained, root / f"lr{rate:g}")
-        histories[name] = result.history
+        rated = dataclasses.replace(base, learning_rate=rate * FINETUNING_LR_DIVISOR)
+        moved = dataclasses.replace(run, cfg=rated, out_dir=root / f"lr{rate:g}")
+        histories[name] = train_approach(moved, "finetuning").history
     return histories
 
 

@@ -16,13 +16,12 @@ import dataclasses
 import logging
 import threading
 from collections.abc import Callable
-from pathlib import Path
 
 import pandas as pd
 
 from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.data.files import DataError
-from emotion_tl.data.prepare import PreparedData, resplit
+from emotion_tl.data.prepare import resplit
 from emotion_tl.data.split import check_same_split, save_split
 from emotion_tl.evaluation.metrics import evaluate_predictions
 from emotion_tl.evaluation.predictions import read_predictions_table
@@ -34,10 +33,9 @@ from emotion_tl.evaluation.repeats import (
 )
 from emotion_tl.figures.repeats import plot_repeats
 from emotion_tl.model.checkpoint import load_checkpoint
-from emotion_tl.model.weights import Pretrained
 from emotion_tl.storage import save_figure_atomic, write_atomic
 from emotion_tl.training.approach import train_approach
-from emotion_tl.training.outputs import make_output_paths
+from emotion_tl.training.context import RunContext
 from emotion_tl.training.resume import load_finished
 
 logger = logging.getLogger("emotion_tl")
@@ -46,15 +44,21 @@ REPEATS_DIR = "repeats"
 FIGURE_FILE = "repeats.png"
 
 
-def split_folder(cfg: Config, split: int) -> Path:
-    """Where split `split` (0: the run's own) keeps its outputs."""
-    root = Path(cfg.checkpoint_dir)
-    return root if split == 0 else root / REPEATS_DIR / f"seed_{cfg.seed + split}"
+def make_split_run(run: RunContext, split: int) -> RunContext:
+    """Split `split` (0: the run's own) of `run`: the same images split again with seed
+    `seed + split`, its outputs in its own folder."""
+    if split == 0:
+        return run
+    # checkpoint_dir stays: the frozen approach reads split 0's cached features.
+    cfg = dataclasses.replace(run.cfg, seed=run.cfg.seed + split)
+    out_dir = run.out_dir / REPEATS_DIR / f"seed_{cfg.seed}"
+    return dataclasses.replace(run, cfg=cfg, out_dir=out_dir, data=resplit(run.data, cfg))
 
 
-def repeat_row(split: int, cfg: Config, approach: str, data: PreparedData) -> dict[str, object]:
-    """One approach's scores on one split, read back from the files its training wrote."""
-    paths = make_output_paths(split_folder(cfg, split), approach)
+def repeat_row(run: RunContext, split: int, approach: str) -> dict[str, object]:
+    """One approach's scores on split `split` (`run` is that split's), read back from the
+    files its training wrote."""
+    paths, data = run.outputs[approach], run.data
     best = load_checkpoint(paths["best"])
     history = pd.read_csv(paths["history_csv"])
     predictions = pd.read_csv(paths["predictions_csv"], dtype=str, keep_default_na=False)
@@ -63,7 +67,7 @@ def repeat_row(split: int, cfg: Config, approach: str, data: PreparedData) -> di
     setup = float(best["metrics"].get("setup_seconds", 0.0))
     return {
         "split": split,
-        "seed": cfg.seed + split,
+        "seed": run.cfg.seed,
         "approach": OUTPUT_PREFIX[approach],
         "accuracy": scores.accuracy,
         "balanced_accuracy": scores.balanced_accuracy,
@@ -75,29 +79,26 @@ def repeat_row(split: int, cfg: Config, approach: str, data: PreparedData) -> di
     }
 
 
-def is_finished(cfg: Config, approach: str, out_dir: Path) -> bool:
-    """True when `out_dir` holds this approach's finished run with these settings."""
-    paths = make_output_paths(out_dir, approach)
+def is_finished(run: RunContext, approach: str) -> bool:
+    """True when `run.out_dir` holds this approach's finished run with these settings."""
+    paths = run.outputs[approach]
     tables = paths["history_csv"].is_file() and paths["predictions_csv"].is_file()
-    return tables and load_finished(cfg.to_dict(), approach, out_dir) is not None
+    return tables and load_finished(run.cfg.to_dict(), paths) is not None
 
 
-def train_split(
-    cfg: Config, split: int, data: PreparedData, pretrained: Pretrained, stop: threading.Event
-) -> PreparedData:
-    """Split the images with seed `cfg.seed + split` and train each approach on it, unless a
-    finished run with the same split and settings is already there; the split's data."""
-    run = dataclasses.replace(cfg, seed=cfg.seed + split)  # checkpoint_dir (feature cache) stays
-    split_data = resplit(data, run)
-    out_dir = split_folder(cfg, split)
+def train_split(run: RunContext, split: int, stop: threading.Event) -> RunContext:
+    """Split the images of `run` with seed `seed + split` and train each approach on it, unless
+    a finished run with the same split and settings is already there; the split's run."""
+    run = make_split_run(run, split)
+    cfg, out_dir = run.cfg, run.out_dir
     try:
-        check_same_split(split_data.table, out_dir)
+        check_same_split(run.data.table, out_dir)
         same_split = True
     except DataError:
         same_split = False
-        save_split(split_data.table, out_dir)
+        save_split(run.data.table, out_dir)
     for approach in cfg.approaches:
-        if same_split and is_finished(run, approach, out_dir):
+        if same_split and is_finished(run, approach):
             logger.info(
                 "Split %d of %d: %s finished before; reading it back",
                 split + 1,
@@ -105,23 +106,21 @@ def train_split(
                 approach,
             )
             continue
-        interrupted = make_output_paths(out_dir, approach)["interrupted"].exists()
-        resume = dataclasses.replace(run, resume=same_split and interrupted)
-        logger.info("Split %d of %d (seed %d): %s", split + 1, cfg.repeats, run.seed, approach)
-        train_approach(resume, approach, split_data, pretrained, out_dir, stop)
-    return split_data
+        interrupted = run.outputs[approach]["interrupted"].exists()
+        resume = dataclasses.replace(cfg, resume=same_split and interrupted)
+        logger.info("Split %d of %d (seed %d): %s", split + 1, cfg.repeats, cfg.seed, approach)
+        train_approach(dataclasses.replace(run, cfg=resume), approach, stop)
+    return run
 
 
-def run_repeats(
-    cfg: Config, data: PreparedData, pretrained: Pretrained, stop: threading.Event
-) -> pd.DataFrame:
+def run_repeats(run: RunContext, stop: threading.Event) -> pd.DataFrame:
     """Splits 1 .. repeats-1 (split 0 is already trained), then repeats.csv, its summary and
     figure; returns the summary."""
-    rows = [repeat_row(0, cfg, approach, data) for approach in cfg.approaches]
-    root = Path(cfg.checkpoint_dir)
-    for split in range(1, cfg.repeats):
-        split_data = train_split(cfg, split, data, pretrained, stop)
-        rows += [repeat_row(split, cfg, approach, split_data) for approach in cfg.approaches]
+    approaches, root = run.cfg.approaches, run.out_dir
+    rows = [repeat_row(run, 0, approach) for approach in approaches]
+    for split in range(1, run.cfg.repeats):
+        split_run = train_split(run, split, stop)
+        rows += [repeat_row(split_run, split, approach) for approach in approaches]
         write_atomic(root / REPEATS_FILE, pd.DataFrame(rows).to_csv(index=False).encode())
     table = pd.DataFrame(rows)
     write_atomic(root / REPEATS_FILE, table.to_csv(index=False).encode())

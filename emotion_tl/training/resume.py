@@ -12,7 +12,6 @@ from typing import Any
 
 from emotion_tl.model.checkpoint import CheckpointError, load_checkpoint
 from emotion_tl.training.loop import TrainState
-from emotion_tl.training.outputs import make_output_paths
 
 logger = logging.getLogger("emotion_tl")
 
@@ -82,10 +81,10 @@ def compare_configs(saved: dict[str, Any], current: dict[str, Any]) -> list[str]
     ]
 
 
-def load_finished(config: dict[str, Any], approach: str, out_dir: Path) -> dict[str, Any] | None:
-    """The final checkpoint of `approach`'s run in `out_dir` when that run finished with these
-    settings (`config`, but for MAY_DIFFER); None when it is missing, interrupted or different."""
-    paths = make_output_paths(out_dir, approach)
+def load_finished(config: dict[str, Any], paths: dict[str, Path]) -> dict[str, Any] | None:
+    """The final checkpoint of the approach whose files are `paths` (`make_output_paths`) when
+    its run finished with these settings (`config`, but for MAY_DIFFER); None when it is
+    missing, interrupted or different."""
     if paths["interrupted"].exists() or not (paths["best"].is_file() and paths["final"].is_file()):
         return None
     final = load_checkpoint(paths["final"])

@@ -1,7 +1,8 @@
 """A whole run: prepare the data once, train each approach, write every output.
 
-`run_experiment(cfg)` is what `python -m emotion_tl` does; `prepare_run` and
-`training.approach.train_approach` are its two halves, which the notebooks call one at a time.
+`run_experiment(cfg)` is what `python -m emotion_tl` does; `prepare_run` (which returns the run's
+context: its settings, data and weights) and `training.approach.train_approach` are its two
+halves, which the notebooks call one at a time.
 """
 
 from __future__ import annotations
@@ -17,13 +18,10 @@ import pandas as pd
 from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.data.describe import make_data_report
 from emotion_tl.data.faces.crop import FACES_FILE
-from emotion_tl.data.files import DataError
-from emotion_tl.data.prepare import PreparedData, prepare_data
+from emotion_tl.data.prepare import take_main_split
 from emotion_tl.data.split import check_same_split, save_split
-from emotion_tl.distributed import broadcast_object, is_main, main_first, world_size
-from emotion_tl.model.backbones import load_backbone_weights
+from emotion_tl.distributed import is_main, main_first, world_size
 from emotion_tl.model.checkpoint import load_checkpoint
-from emotion_tl.model.weights import Pretrained
 from emotion_tl.storage import (
     check_free_space,
     check_writable,
@@ -32,19 +30,19 @@ from emotion_tl.storage import (
     write_atomic,
 )
 from emotion_tl.training.approach import ApproachResult, train_approach
-from emotion_tl.training.outputs import make_output_paths
+from emotion_tl.training.context import RunContext, make_run_context
 from emotion_tl.training.repeats import make_time_estimate, run_repeats
 from emotion_tl.training.resume import catch_stop_signals, load_finished
 
 logger = logging.getLogger("emotion_tl")
 
 
-def load_result(cfg: Config, approach: str, out_dir: Path) -> ApproachResult | None:
+def load_result(run: RunContext, approach: str) -> ApproachResult | None:
     """The result of an approach a resumed run had already finished, from its checkpoints."""
-    final = load_finished(cfg.to_dict(), approach, out_dir)
+    paths = run.outputs[approach]
+    final = load_finished(run.cfg.to_dict(), paths)
     if final is None:
         return None  # not finished, or finished with other settings: train it again
-    paths = make_output_paths(out_dir, approach)
     best = load_checkpoint(paths["best"])
     logger.info(
         "%s finished before the interruption; using its saved results", OUTPUT_PREFIX[approach]
@@ -64,8 +62,9 @@ def load_result(cfg: Config, approach: str, out_dir: Path) -> ApproachResult | N
     )
 
 
-def prepare_run(cfg: Config) -> tuple[PreparedData, Pretrained]:
-    """Everything before training: check the output folder, prepare and split data, load weights.
+def prepare_run(cfg: Config) -> RunContext:
+    """Everything before training: check the output folder, prepare and split the data, load
+    the weights; the run's context, which `train_approach` takes.
 
     With several processes (torchrun), rank 0 goes first and writes the caches and the split;
     the others then read the caches and take rank 0's split.
@@ -76,29 +75,25 @@ def prepare_run(cfg: Config) -> tuple[PreparedData, Pretrained]:
             check_writable(out_dir)
             check_free_space(out_dir, estimate_output_bytes(len(cfg.approaches)) * cfg.repeats)
             remove_stale_temporaries(out_dir)
-        data = prepare_data(cfg)
-        pretrained = load_backbone_weights(cfg.pretrained, cfg.weights, cfg.backbone)  # once
-    data = take_main_split(data)
+        run = make_run_context(cfg)
+    run = dataclasses.replace(run, data=take_main_split(run.data))
     if is_main():
-        logger.info("%s", make_data_report(data, cfg.balance))
-        if cfg.resume:
-            check_same_split(data.table, out_dir)
-        else:
-            save_split(data.table, out_dir)
-        write_atomic(out_dir / FACES_FILE, data.faces_table().to_csv(index=False).encode())
-    logger.info("Backbone weights: %s", pretrained.source)
-    return data, pretrained
+        write_data_tables(run)
+    logger.info("Backbone weights: %s", run.pretrained.source)
+    return run
 
 
-def take_main_split(data: PreparedData) -> PreparedData:
-    """`data` with rank 0's split (the same split on every process, computed once)."""
-    table = broadcast_object(data.table)
-    if not table[["file", "label"]].equals(data.table[["file", "label"]]):
-        raise DataError(
-            "the processes of this run found different images (were files added or changed "
-            "while it started?); run it again."
-        )
-    return dataclasses.replace(data, table=table)
+def write_data_tables(run: RunContext) -> None:
+    """Describe the data in the log; save its split (with `cfg.resume`, check that it is the
+    saved one) and faces.csv."""
+    data = run.data
+    logger.info("%s", make_data_report(data, run.cfg.balance))
+    faces = data.faces_table()
+    if run.cfg.resume:
+        check_same_split(data.table, run.out_dir)
+    else:
+        save_split(data.table, run.out_dir)
+    write_atomic(run.out_dir / FACES_FILE, faces.to_csv(index=False).encode())
 
 
 def run_experiment(cfg: Config) -> list[ApproachResult]:
@@ -107,40 +102,43 @@ def run_experiment(cfg: Config) -> list[ApproachResult]:
     Ctrl-C or SIGTERM during training saves an interrupted checkpoint and raises
     TrainingInterrupted; `cfg.resume` continues from it.
     """
-    from emotion_tl.evaluation.report import write_comparison_report
-
-    data, pretrained = prepare_run(cfg)
-    out_dir = Path(cfg.checkpoint_dir)
+    run = prepare_run(cfg)
     results = []
-    # Signals stop training gracefully only while it runs; elsewhere they act as usual.
     if cfg.repeats > 1:
         logger.info(
             "Repeated splits: each approach trains on %d splits; frozen weights reuse the cached "
             "features, fine-tuning trains %d times (an estimate follows its first epoch)",
-            cfg.repeats, cfg.repeats,
-        )  # fmt: skip
+            cfg.repeats,
+            cfg.repeats,
+        )
+    # Signals stop training gracefully only while it runs; elsewhere they act as usual.
     # With several processes a signal would stop each at a different step: they stop as usual.
     with catch_stop_signals() if world_size() == 1 else contextlib.nullcontext() as stop:
         for approach in cfg.approaches:
-            done = load_result(cfg, approach, out_dir) if cfg.resume else None
+            done = load_result(run, approach) if cfg.resume else None
             hook = make_time_estimate(cfg, approach) if approach == "finetuning" else None
-            results.append(
-                done or train_approach(cfg, approach, data, pretrained, out_dir, stop, hook)
-            )
+            results.append(done or train_approach(run, approach, stop, hook))
         if cfg.repeats > 1:
-            run_repeats(cfg, data, pretrained, stop)
+            run_repeats(run, stop)
     if len(results) == 2 and is_main():
-        try:
-            report = write_comparison_report(out_dir, data_dir=cfg.data_dir)
-            logger.info("Comparison report: %s", report["md"])
-        except (ValueError, OSError) as error:  # the trained models are saved all the same
-            logger.warning(
-                "Could not write the comparison report (%s); fix that, then run "
-                "`python -m emotion_tl compare --checkpoint_dir %s`.",
-                error,
-                out_dir,
-            )
+        write_report(run)
     return results
+
+
+def write_report(run: RunContext) -> None:
+    """The comparison report of both approaches; a warning (the models are saved) if it fails."""
+    from emotion_tl.evaluation.report import write_comparison_report
+
+    try:
+        report = write_comparison_report(run.out_dir, data_dir=run.cfg.data_dir)
+        logger.info("Comparison report: %s", report["md"])
+    except (ValueError, OSError) as error:  # the trained models are saved all the same
+        logger.warning(
+            "Could not write the comparison report (%s); fix that, then run "
+            "`python -m emotion_tl compare --checkpoint_dir %s`.",
+            error,
+            run.out_dir,
+        )
 
 
 def summarize(results: list[ApproachResult]) -> pd.DataFrame:

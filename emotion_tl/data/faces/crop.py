@@ -10,6 +10,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from PIL import Image
@@ -41,14 +42,19 @@ class FaceCropSettings:
     level: bool = Config.face_level
 
     @classmethod
-    def from_config(cls, cfg: Config | dict) -> FaceCropSettings:
-        get = cfg.get if isinstance(cfg, dict) else lambda name, default: getattr(cfg, name)
+    def from_config(cls, cfg: Config) -> FaceCropSettings:
+        """A run's face-crop settings."""
+        return cls(cfg.face_crop, cfg.face_margin, cfg.face_detector, cfg.face_level)
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> FaceCropSettings:
+        """The settings a checkpoint's saved config (or an exported model's metadata) records."""
         defaults = cls()
         return cls(
-            get("face_crop", "off"),  # checkpoints from before face crops saw whole images
-            get("face_margin", defaults.margin),
-            get("face_detector", defaults.detector),
-            get("face_level", defaults.level),
+            saved.get("face_crop", "off"),  # checkpoints from before face crops saw whole images
+            saved.get("face_margin", defaults.margin),
+            saved.get("face_detector", defaults.detector),
+            saved.get("face_level", defaults.level),
         )
 
     def describe(self) -> str:
