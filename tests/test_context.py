@@ -7,6 +7,7 @@ import torch
 
 from emotion_tl.config import Config
 from emotion_tl.data.faces.crop import FaceCropSettings
+from emotion_tl.model.backbones import get_backbone
 from emotion_tl.training.context import RunContext
 
 
@@ -20,6 +21,7 @@ def make_context(tmp_path) -> RunContext:
         precision="fp32",
         data=None,  # not needed for the paths
         pretrained=None,
+        backbone=get_backbone(cfg.backbone),
     )
 
 
