@@ -52,7 +52,7 @@ def extract_features(files: list[str], cfg: Config) -> torch.Tensor:
         images,
         transform,
         [None] * len(images),
-        backbone=cfg.backbone,
+        backbone=get_backbone(cfg.backbone),
         batch_size=cfg.batch_size,
         device=CPU,
         precision=resolve_precision("auto", CPU),
@@ -62,7 +62,8 @@ def extract_features(files: list[str], cfg: Config) -> torch.Tensor:
 def train_head(features, labels, split, mode: str, cfg: Config, seed: int) -> nn.Module:
     """The frozen approach's head trained by the package's `fit`, best epoch by validation."""
     torch.manual_seed(seed)
-    head = FeatureHead(nn.Linear(get_backbone(cfg.backbone).feature_dim, 2), cfg.backbone)
+    entry = get_backbone(cfg.backbone)
+    head = FeatureHead(nn.Linear(entry.feature_dim, 2), entry.head)
     train, val = np.flatnonzero(split == "train"), np.flatnonzero(split == "val")
     generator = torch.Generator().manual_seed(seed)
     sampler = make_balanced_sampler(labels[train], generator) if mode == "sampler" else None

@@ -54,7 +54,9 @@ def check_distributed_config(cfg: Config) -> None:
 def run_compare(args: argparse.Namespace) -> int:
     """`compare`: write the comparison report and print its summary."""
     from emotion_tl.evaluation.report import write_comparison_report
+    from emotion_tl.evaluation.repredict import restore_test_predictions
 
+    restore_test_predictions(args.checkpoint_dir, args.data_dir)
     paths = write_comparison_report(args.checkpoint_dir, args.data_dir)
     print(paths["md"].read_text())
     print("Wrote " + ", ".join(str(p) for p in paths.values()))

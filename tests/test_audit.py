@@ -21,6 +21,7 @@ from emotion_tl.config import Config
 from emotion_tl.data.prepare import prepare_data
 from emotion_tl.demo_faces import generate_dataset
 from emotion_tl.model.network import build_model
+from emotion_tl.training.context import make_run_context
 
 cpu = torch.device("cpu")
 
@@ -128,7 +129,8 @@ def test_label_check_features_mirror_with_the_picture_and_are_cached(tmp_path, m
     assert np.abs(np.asarray(picture, float) - np.asarray(mirror, float)).mean() > 5
     # 112 px: resized to 128, so the centre crop takes 8 px from each side, as a mirror would.
     cfg = Config(data_dir=str(root), categories=("circle", "square"), image_size=112,
-                 checkpoint_dir=str(tmp_path / "out"), device="cpu", precision="fp32")  # fmt: skip
+                 checkpoint_dir=str(tmp_path / "out"), device="cpu", precision="fp32",
+                 pretrained=False)  # fmt: skip
     data = prepare_data(cfg)
     model = build_model(2)
     computed = []
@@ -139,7 +141,7 @@ def test_label_check_features_mirror_with_the_picture_and_are_cached(tmp_path, m
         return real(model, images, **kwargs)
 
     monkeypatch.setattr(features, "grid_features", counting)
-    first = features.label_check_features(model, data, cfg, device=cpu, precision="fp32")
+    first = features.label_check_features(model, make_run_context(cfg, data))
     assert first.shape == (len(data.table), 1024 * features.GRID**2) and computed == [9]
     rows = {file: i for i, file in enumerate(data.table["file"])}
     original, mirrored = first[rows["circle/circle_000.png"]], first[rows["circle/mirror.png"]]
@@ -150,8 +152,7 @@ def test_label_check_features_mirror_with_the_picture_and_are_cached(tmp_path, m
     assert abs(original - first[rows["circle/circle_001.png"]]).max() > 0.1 * abs(original).max()
 
     Image.open(root / "square" / "square_000.png").rotate(90).save(root / "square/square_000.png")
-    again = features.label_check_features(model, prepare_data(cfg), cfg, device=cpu,
-                                          precision="fp32")  # fmt: skip
+    again = features.label_check_features(model, make_run_context(cfg))
     assert computed == [9, 1]
     changed = rows["square/square_000.png"]
     assert (again[:changed] == first[:changed]).all() and (

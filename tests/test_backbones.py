@@ -28,6 +28,7 @@ from emotion_tl.model.checkpoint import CheckpointError, load_checkpoint
 from emotion_tl.model.export import read_metadata
 from emotion_tl.model.network import build_model
 from emotion_tl.model.weights import PretrainedWeights
+from emotion_tl.training.context import make_run_context
 from emotion_tl.training.resume import compare_configs
 from emotion_tl.training.run import run_experiment
 
@@ -163,7 +164,7 @@ def test_the_frozen_body_stays_put_without_the_feature_cache_and_the_audit_follo
 
     model = build_model(2, load_tiny_weights(), backbone="tiny")
     data = prepare_data(cfg)
-    features = label_check_features(model, data, cfg, device=torch.device("cpu"), precision="fp32")
+    features = label_check_features(model, make_run_context(cfg, data))
     assert features.shape == (len(data.table), 8 * 4 * 4)  # the stem's 8 maps on a 4x4 grid
 
 

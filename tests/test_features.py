@@ -12,11 +12,17 @@ from emotion_tl.data.prepare import prepare_data
 from emotion_tl.data.transforms import build_transforms
 from emotion_tl.model.network import backbone_state, build_model, make_param_groups
 from emotion_tl.training import feature_cache as features_module
+from emotion_tl.training.context import make_run_context
 from emotion_tl.training.feature_cache import load_features
 from emotion_tl.training.feature_loaders import FeatureHead, make_feature_loaders
 from emotion_tl.training.loop import fit
 
 CPU = torch.device("cpu")
+
+
+def make_run(cfg, data=None):
+    """The run the feature cache reads its settings from (tiny_config: CPU, fp32)."""
+    return make_run_context(cfg, data)
 
 
 def make_model(seed: int = 0) -> torch.nn.Module:
@@ -61,8 +67,8 @@ def test_head_on_cached_features_matches_plain_loop(tiny_config):
 
     cached = make_model()
     before = backbone_state(cached)
-    feature_loaders = make_feature_loaders(cached, data, cfg, device=CPU, precision="fp32")
-    head = FeatureHead(cached.fc, "resnet50")
+    feature_loaders = make_feature_loaders(cached, make_run(cfg, data))
+    head = FeatureHead(cached.fc, "fc")
     cached_history = fit(head, feature_loaders["train"], feature_loaders["val"], **train_kwargs)
 
     assert not torch.allclose(plain.fc.weight, initial_head)  # training did move the head
@@ -81,12 +87,12 @@ def test_changed_image_recomputes_only_its_entry(tiny_config, count_computed):
     cfg = dataclasses.replace(tiny_config, feature_views=1)
     data = prepare_data(cfg)
     model = make_model()
-    first = load_features(model, data, cfg, device=CPU, precision="fp32")
+    first = load_features(model, make_run(cfg, data))
     assert sum(count_computed) == len(data.table)
     assert len(os.listdir(os.path.join(cfg.checkpoint_dir, "feature_cache"))) == 1
 
     count_computed.clear()
-    again = load_features(model, data, cfg, device=CPU, precision="fp32")
+    again = load_features(model, make_run(cfg, data))
     assert count_computed == []
     assert all(torch.equal(first[s], again[s]) for s in first)
 
@@ -96,7 +102,7 @@ def test_changed_image_recomputes_only_its_entry(tiny_config, count_computed):
     Image.new("RGB", (48, 48), (250, 10, 10)).save(path)
     data = prepare_data(cfg)
     count_computed.clear()
-    changed = load_features(model, data, cfg, device=CPU, precision="fp32")
+    changed = load_features(model, make_run(cfg, data))
     assert sum(count_computed) == 1
     position = list(data.indices("test")).index(row)
     assert not torch.allclose(changed["test"][0, position], first["test"][0, position])
@@ -116,11 +122,11 @@ def test_changed_image_recomputes_only_its_entry(tiny_config, count_computed):
 def test_changed_setting_recomputes_everything(tiny_config, count_computed, change):
     cfg = dataclasses.replace(tiny_config, feature_views=1)
     model = make_model()
-    load_features(model, prepare_data(cfg), cfg, device=CPU, precision="fp32")
+    load_features(model, make_run(cfg))
     count_computed.clear()
     cfg, model = change(cfg, model)
     data = prepare_data(cfg)
-    load_features(model, data, cfg, device=CPU, precision="fp32")
+    load_features(model, make_run(cfg, data))
     assert sum(count_computed) == len(data.table)
 
 
@@ -128,7 +134,7 @@ def test_augmented_views_are_distinct_reproducible_and_cycle(tiny_config, tmp_pa
     cfg = dataclasses.replace(tiny_config, feature_views=3, batch_size=64)
     data = prepare_data(cfg)
     model = make_model()
-    loaders = make_feature_loaders(model, data, cfg, device=CPU, precision="fp32")
+    loaders = make_feature_loaders(model, make_run(cfg, data))
     train = loaders["train"].dataset.features  # (views, images, feature_dim)
     assert train.shape == (3, len(data.indices("train")), 2048)
     assert not torch.allclose(train[0], train[1]) and not torch.allclose(train[1], train[2])
@@ -136,7 +142,7 @@ def test_augmented_views_are_distinct_reproducible_and_cycle(tiny_config, tmp_pa
 
     # Seeded per file and view: a fresh cache elsewhere holds the same numbers.
     elsewhere = dataclasses.replace(cfg, checkpoint_dir=str(tmp_path / "other"))
-    again = load_features(model, data, elsewhere, device=CPU, precision="fp32")
+    again = load_features(model, make_run(elsewhere, data))
     torch.testing.assert_close(again["train"], train)
 
     # Epoch e draws view e mod 3 of every training image, each once (fit sets the epoch).

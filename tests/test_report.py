@@ -22,6 +22,7 @@ from emotion_tl.evaluation.inference import predict_loader
 from emotion_tl.evaluation.metrics import evaluate_predictions
 from emotion_tl.evaluation.predict import predict_tensors
 from emotion_tl.evaluation.predictions import read_predictions_table
+from emotion_tl.evaluation.repredict import restore_test_predictions
 from emotion_tl.model.checkpoint import CheckpointError, save_checkpoint
 from emotion_tl.model.network import build_model, count_trainable, make_param_groups
 from emotion_tl.notebook.photo_widget import make_photo_widget
@@ -97,6 +98,14 @@ def test_compare_predicts_the_saved_test_split_and_writes_the_report(tiny_config
     assert "comparison.png" in printed
 
 
+def test_reading_a_comparison_without_predictions_names_the_command_that_makes_them(
+    tiny_config,
+):
+    fake_run(tiny_config)  # best checkpoints, no predictions files
+    with pytest.raises(CheckpointError, match="frozen_weights_test_predictions.csv.*compare"):
+        load_comparison(tiny_config.checkpoint_dir)
+
+
 def test_compare_needs_both_approaches(tiny_config, caplog):
     fake_run(tiny_config, approaches=("frozen",))
     with caplog.at_level(logging.ERROR, logger="emotion_tl"):
@@ -145,7 +154,8 @@ def test_photo_widget_shows_both_models_on_an_uploaded_picture(tiny_config, imag
     """What notebook 04's upload does: each model's probabilities for the picture (the same as
     predicting the file), their Grad-CAM, and a clear message for a file that is no picture."""
     fake_run(tiny_config)
-    comparison = load_comparison(tiny_config.checkpoint_dir, tiny_config.data_dir)
+    restore_test_predictions(tiny_config.checkpoint_dir)
+    comparison = load_comparison(tiny_config.checkpoint_dir)
     photo = make_photo_widget(comparison)
     path = image_dir / "triangle" / "triangle_000.png"
     table = photo.show(path.read_bytes(), "mine.png")
@@ -178,7 +188,8 @@ def test_feature_maps_show_what_fc_reads(tiny_config):
     points, ratios = project(features)
     assert points.shape == (6, 2) and 0 < ratios[1] <= ratios[0] <= 1
 
-    comparison = load_comparison(tiny_config.checkpoint_dir, tiny_config.data_dir)
+    restore_test_predictions(tiny_config.checkpoint_dir)
+    comparison = load_comparison(tiny_config.checkpoint_dir)
     figure = plot_feature_map_report(comparison, tiny_config.data_dir)
     assert [ax.get_title() for ax in figure.axes] == ["frozen_weights", "finetuning"]
     test_images = len(comparison.approaches[0].predictions)

@@ -23,12 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 from torchvision.models.feature_extraction import create_feature_extractor
 
-from emotion_tl.config import Config
 from emotion_tl.data.image_store import take
-from emotion_tl.data.prepare import PreparedData
 from emotion_tl.data.transforms import one_thread
 from emotion_tl.device import autocast, to_device
-from emotion_tl.model.backbones import get_backbone
+from emotion_tl.model.backbones import Backbone
+from emotion_tl.training.context import RunContext
 from emotion_tl.training.feature_cache import (
     cache_path,
     cached_entries,
@@ -46,7 +45,7 @@ def grid_features(
     model: nn.Module,
     images: Sequence[torch.Tensor],
     *,
-    backbone: str,
+    backbone: Backbone,
     image_size: int,
     batch_size: int,
     device: torch.device,
@@ -55,7 +54,7 @@ def grid_features(
     """(N, channels x GRID x GRID) float16: each image's map of the `backbone`'s audit layer
     averaged with its mirror's (mirrored back) and pooled to a GRID x GRID grid, on the
     evaluation view."""
-    entry = get_backbone(backbone)
+    entry = backbone
     extractor = create_feature_extractor(model, {entry.audit_layer: "map"}).eval()
     transform = entry.transform(image_size, train=False)
     features = []
@@ -71,13 +70,13 @@ def grid_features(
     return torch.cat(features)
 
 
-def label_check_features(
-    model: nn.Module, data: PreparedData, cfg: Config, *, device: torch.device, precision: str
-) -> np.ndarray:
-    """`grid_features` of every image in table order, computed once per file, then read."""
-    model.to(device, memory_format=torch.channels_last)
-    settings = make_cache_settings(model, cfg, device, precision)
-    layer = get_backbone(cfg.backbone).audit_layer
+def label_check_features(model: nn.Module, run: RunContext) -> np.ndarray:
+    """`grid_features` of every image of `run.data` in table order, computed once per file,
+    then read."""
+    cfg, data = run.cfg, run.data
+    model.to(run.device, memory_format=torch.channels_last)
+    settings = make_cache_settings(model, run)
+    layer = run.backbone.audit_layer
     settings |= {"audit_features": f"{layer} pooled {GRID}x{GRID}, mirrored"}
     names = [identify_file(Path(cfg.data_dir) / file) for file in data.table["file"]]
     rows = dict(zip(names, range(len(names)), strict=True))
@@ -87,15 +86,15 @@ def label_check_features(
         features = grid_features(
             model,
             take(data.images, [rows[name] for name in missing]),
-            backbone=cfg.backbone,
+            backbone=run.backbone,
             image_size=cfg.image_size,
             batch_size=cfg.batch_size,
-            device=device,
-            precision=precision,
+            device=run.device,
+            precision=run.precision,
         )
         return dict(zip(missing, features.unbind(), strict=True))
 
-    path = cache_path(cfg, settings, prefix="audit-")
+    path = cache_path(run, settings, prefix="audit-")
     entries, computed = cached_entries(path, settings, names, compute)
     logger.info(
         "Label-check features: %d reused from %s, %d computed in %.1f s",

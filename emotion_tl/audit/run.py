@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 from torch import nn
 
 from emotion_tl.audit.duplicates import find_near_duplicates
@@ -21,10 +20,9 @@ from emotion_tl.data.describe import describe_image_files
 from emotion_tl.data.faces.crop import Framing
 from emotion_tl.data.metadata import read_identities
 from emotion_tl.data.near_copies import perceptual_hashes
-from emotion_tl.data.prepare import PreparedData, prepare_data
-from emotion_tl.device import resolve_device, resolve_precision
-from emotion_tl.model.backbones import load_backbone_weights
+from emotion_tl.data.prepare import PreparedData
 from emotion_tl.model.network import build_model
+from emotion_tl.training.context import RunContext, make_run_context
 from emotion_tl.training.feature_cache import load_features
 
 logger = logging.getLogger("emotion_tl")
@@ -42,19 +40,18 @@ class Audit:
     seconds: float
 
 
-def audit_model(data: PreparedData, cfg: Config) -> nn.Module:
+def audit_model(run: RunContext) -> nn.Module:
     """The frozen backbone both feature readers use (its new head is never used)."""
-    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights, cfg.backbone)
-    return build_model(len(data.class_names), pretrained.weights, backbone=cfg.backbone)
+    weights = run.pretrained.weights
+    return build_model(len(run.data.class_names), weights, backbone=run.backbone.name)
 
 
-def read_audit_features(
-    model: nn.Module, data: PreparedData, cfg: Config, device: torch.device, precision: str
-) -> np.ndarray:
+def read_audit_features(model: nn.Module, run: RunContext) -> np.ndarray:
     """Frozen backbone features (N, feature_dim) of every image's evaluation view, in table order
     (the frozen approach's cache: computed once, then read)."""
-    one_view = dataclasses.replace(cfg, feature_views=1)
-    splits = load_features(model, data, one_view, device=device, precision=precision)
+    data = run.data
+    one_view = dataclasses.replace(run.cfg, feature_views=1)
+    splits = load_features(model, dataclasses.replace(run, cfg=one_view))
     features = np.zeros((len(data.table), splits["train"].shape[-1]), dtype=np.float32)
     for split, values in splits.items():
         features[data.indices(split)] = values[0].numpy()
@@ -121,12 +118,11 @@ def quality_rows(data: PreparedData, cfg: Config) -> list[dict]:
 
 def audit_data(cfg: Config, data: PreparedData | None = None) -> tuple[PreparedData, Audit]:
     """Prepare (or take) the data and find its problems; nothing is changed on disk."""
-    data = data or prepare_data(cfg)
-    start = time.perf_counter()
-    model, device = audit_model(data, cfg), resolve_device(cfg.device)
-    precision = resolve_precision(cfg.precision, device)
-    features = read_audit_features(model, data, cfg, device, precision)
-    label_features = label_check_features(model, data, cfg, device=device, precision=precision)
+    run = make_run_context(cfg, data)
+    data, start = run.data, time.perf_counter()
+    model = audit_model(run)
+    features = read_audit_features(model, run)
+    label_features = label_check_features(model, run)
     identities = read_identities(cfg.data_dir)
     groups = None
     if identities:

@@ -11,17 +11,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from emotion_tl.config import APPROACHES, OUTPUT_PREFIX, Config
+from emotion_tl.config import APPROACHES, OUTPUT_PREFIX
 from emotion_tl.data.faces.crop import FaceCropSettings
 from emotion_tl.data.files import DataError
-from emotion_tl.data.split import read_split
-from emotion_tl.device import resolve_device, resolve_precision
 from emotion_tl.evaluation.metrics import Evaluation, evaluate_predictions
 from emotion_tl.evaluation.paired import McNemar, evaluate_mcnemar
-from emotion_tl.evaluation.predict import predict_files, predictor_from_checkpoint
-from emotion_tl.evaluation.predictions import make_predictions_table, read_predictions_table
+from emotion_tl.evaluation.predictions import read_predictions_table
 from emotion_tl.model.checkpoint import CheckpointError, load_checkpoint
-from emotion_tl.storage import write_atomic
 
 logger = logging.getLogger("emotion_tl")
 
@@ -146,48 +142,23 @@ def build_comparison(approaches: list[ApproachOutputs]) -> Comparison:
     return Comparison(approaches, evaluations, mcnemar)
 
 
-def predict_test_split(
-    checkpoint: dict[str, Any], checkpoint_dir: Path, data_dir: Path
-) -> pd.DataFrame:
-    """Re-create a predictions table from the checkpoint and the saved split's test images,
-    on the device and in the precision the checkpoint's run used."""
-    split = read_split(checkpoint_dir)
-    test = split[split["split"] == "test"].reset_index(drop=True)
-    predictor = predictor_from_checkpoint(checkpoint)
-    config = checkpoint.get("config", {})
-    device = resolve_device(config.get("device", Config.device))
-    precision = resolve_precision(config.get("precision", Config.precision), device)
-    _, probabilities, skipped, _ = predict_files(
-        [predictor], [data_dir / f for f in test["file"]], device=device, precision=precision
-    )
-    if skipped.total():
-        raise DataError(
-            f"{skipped.total()} test image(s) could not be read from '{data_dir}':\n"
-            f"{skipped.summary()}\nPass --data_dir with the folder the models were trained on."
-        )
-    labels = test["label"].map({c: i for i, c in enumerate(predictor.class_names)}).to_numpy()
-    return make_predictions_table(list(test["file"]), probabilities, predictor.class_names, labels)
-
-
-def load_approach_outputs(
-    checkpoint_dir: str | Path, approach: str, data_dir: str | Path | None = None
-) -> ApproachOutputs:
-    """Read `<prefix>_best.pt` and `<prefix>_test_predictions.csv` (re-predicted when missing)."""
+def load_approach_outputs(checkpoint_dir: str | Path, approach: str) -> ApproachOutputs:
+    """Read `<prefix>_best.pt` and `<prefix>_test_predictions.csv` (the `compare` command
+    predicts a missing predictions file again: `evaluation.repredict`)."""
     checkpoint_dir = Path(checkpoint_dir)
     prefix = OUTPUT_PREFIX[approach]
     checkpoint = load_checkpoint(checkpoint_dir / f"{prefix}_best.pt")
     path = checkpoint_dir / f"{prefix}_test_predictions.csv"
-    if path.is_file():
-        predictions = pd.read_csv(path, dtype={"file": str, "label": str, "predicted": str})
-    else:
-        data_dir = Path(data_dir or checkpoint["config"]["data_dir"])
-        logger.info("%s missing; predicting the test split of %s again", path.name, data_dir)
-        predictions = predict_test_split(checkpoint, checkpoint_dir, data_dir)
-        write_atomic(path, predictions.to_csv(index=False).encode())
+    if not path.is_file():
+        raise CheckpointError(
+            f"no {path.name} in '{checkpoint_dir}'; `python -m emotion_tl compare "
+            f"--checkpoint_dir {checkpoint_dir}` predicts the saved test split again."
+        )
+    predictions = pd.read_csv(path, dtype={"file": str, "label": str, "predicted": str})
     return ApproachOutputs(prefix, checkpoint, predictions)
 
 
-def load_comparison(checkpoint_dir: str | Path, data_dir: str | Path | None = None) -> Comparison:
+def load_comparison(checkpoint_dir: str | Path) -> Comparison:
     """The comparison of both approaches from a checkpoint_dir's saved outputs."""
     checkpoint_dir = Path(checkpoint_dir)
     missing = [
@@ -200,6 +171,4 @@ def load_comparison(checkpoint_dir: str | Path, data_dir: str | Path | None = No
             f"no {', '.join(m + '_best.pt' for m in missing)} in '{checkpoint_dir}'; "
             "train both approaches first (python -m emotion_tl --approach both)."
         )
-    return build_comparison(
-        [load_approach_outputs(checkpoint_dir, a, data_dir) for a in APPROACHES]
-    )
+    return build_comparison([load_approach_outputs(checkpoint_dir, a) for a in APPROACHES])

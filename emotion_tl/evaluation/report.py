@@ -110,7 +110,7 @@ def write_comparison_report(
 ) -> dict[str, Path]:
     """Write comparison.csv/.json/.md/.png (and the figures of images) into checkpoint_dir."""
     checkpoint_dir = Path(checkpoint_dir)
-    comparison = load_comparison(checkpoint_dir, data_dir)
+    comparison = load_comparison(checkpoint_dir)
     paths = {
         kind: checkpoint_dir / f"{REPORT_NAME}.{kind}" for kind in ("csv", "json", "md", "png")
     }

@@ -170,10 +170,10 @@ def plot_disagreements(comparison: Comparison, data_dir: str | Path, count: int 
     )
 
 
-def compare_saved_runs(checkpoint_dir: str | Path, data_dir: str | Path) -> pd.DataFrame | str:
+def compare_saved_runs(checkpoint_dir: str | Path) -> pd.DataFrame | str:
     """The guide's table for both approaches in `checkpoint_dir`, or why there is none yet."""
     try:
-        comparison = load_comparison(checkpoint_dir, data_dir)
+        comparison = load_comparison(checkpoint_dir)
     except (CheckpointError, DataError) as error:
         return f"No comparison yet: {error}"
     return make_guide_table(measure_approaches(comparison))

@@ -116,9 +116,10 @@ def build_training(
     if world_size() > 1:
         torch.manual_seed(cfg.seed + rank())  # the same model, each process its own augmentations
     if approach == "frozen" and cfg.feature_cache:
-        loaders = make_feature_loaders(model, data, cfg, device=run.device, precision=run.precision)
+        loaders = make_feature_loaders(model, run)
         # The very head object of `model`: training one trains the other.
-        return model, FeatureHead(head_of(model, cfg.backbone), cfg.backbone), loaders
+        head = FeatureHead(head_of(model, run.backbone.name), run.backbone.head)
+        return model, head, loaders
     return model, model, make_loaders(data, cfg, device=run.device)
 
 

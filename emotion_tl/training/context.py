@@ -45,12 +45,12 @@ class RunContext:
         object.__setattr__(self, "outputs", paths)
 
 
-def make_run_context(cfg: Config) -> RunContext:
-    """The run's derived values, its prepared data and its backbone weights (downloaded once);
-    it writes nothing but the caches in checkpoint_dir."""
+def make_run_context(cfg: Config, data: PreparedData | None = None) -> RunContext:
+    """The run's derived values, its prepared data (`data`, or prepared here) and its backbone
+    weights (downloaded once); it writes nothing but the caches in checkpoint_dir."""
     backbone = get_backbone(cfg.backbone)  # an unknown name fails before any work
     face_crop = FaceCropSettings.from_config(cfg)
-    data = prepare_data(cfg, face_crop)
+    data = prepare_data(cfg, face_crop) if data is None else data
     pretrained = load_backbone_weights(cfg.pretrained, cfg.weights, cfg.backbone)
     device = resolve_device(cfg.device)
     return RunContext(

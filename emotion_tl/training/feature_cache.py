@@ -22,17 +22,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from emotion_tl.config import Config
-from emotion_tl.data.faces.crop import FaceCropSettings
 from emotion_tl.data.image_store import take
-from emotion_tl.data.prepare import PreparedData
 from emotion_tl.data.split import SPLITS
 from emotion_tl.data.transforms import one_thread, resize_size_for
 from emotion_tl.device import autocast, to_device
 from emotion_tl.distributed import all_gather_objects, is_main, rank, world_size
-from emotion_tl.model.backbones import get_backbone
+from emotion_tl.model.backbones import Backbone
 from emotion_tl.model.network import is_head, make_body
 from emotion_tl.storage import save_torch_atomic
+from emotion_tl.training.context import RunContext
 
 logger = logging.getLogger("emotion_tl")
 
@@ -51,11 +49,9 @@ def hash_state(model: nn.Module, backbone: str) -> str:
     return digest.hexdigest()
 
 
-def make_cache_settings(
-    model: nn.Module, cfg: Config, device: torch.device, precision: str
-) -> dict[str, object]:
+def make_cache_settings(model: nn.Module, run: RunContext) -> dict[str, object]:
     """Everything besides the image itself that changes a feature; it names the cache file."""
-    entry = get_backbone(cfg.backbone)
+    entry, image_size = run.backbone, run.cfg.image_size
     return {
         "format": CACHE_FORMAT,
         "backbone": entry.name,
@@ -63,14 +59,14 @@ def make_cache_settings(
         # The layers' settings (where they stride, for one) change the computation without
         # changing any tensor; their description holds them.
         "body_sha256": hashlib.sha256(repr(make_body(model, entry.name)).encode()).hexdigest(),
-        "image_size": cfg.image_size,
+        "image_size": image_size,
         # The face crop changes the picture itself (the cache is keyed by file, not content).
-        "face_crop": FaceCropSettings.from_config(cfg).describe(),
-        "resize_size": resize_size_for(cfg.image_size),
-        "train_transform": repr(entry.transform(cfg.image_size, train=True)),
-        "eval_transform": repr(entry.transform(cfg.image_size, train=False)),
-        "precision": precision,
-        "device_type": device.type,
+        "face_crop": run.face_crop.describe(),
+        "resize_size": resize_size_for(image_size),
+        "train_transform": repr(entry.transform(image_size, train=True)),
+        "eval_transform": repr(entry.transform(image_size, train=False)),
+        "precision": run.precision,
+        "device_type": run.device.type,
         "torch": str(torch.__version__),
     }
 
@@ -101,10 +97,11 @@ def load_cache(path: Path, settings: dict) -> dict[str, torch.Tensor]:
     return dict(stored.get("entries", {}))
 
 
-def cache_path(cfg: Config, settings: dict, prefix: str = "") -> Path:
-    """The cache file for `settings`: named by their hash, under checkpoint_dir/feature_cache/."""
+def cache_path(run: RunContext, settings: dict, prefix: str = "") -> Path:
+    """The cache file for `settings`: named by their hash, under checkpoint_dir/feature_cache/
+    (the run's own folder, which its repeated splits share)."""
     key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
-    return Path(cfg.checkpoint_dir) / CACHE_DIR / f"{prefix}{key}.pt"
+    return Path(run.cfg.checkpoint_dir) / CACHE_DIR / f"{prefix}{key}.pt"
 
 
 def cached_entries(
@@ -138,13 +135,13 @@ def compute_features(
     transform: nn.Module,
     seeds: list[int | None],
     *,
-    backbone: str,
+    backbone: Backbone,
     batch_size: int,
     device: torch.device,
     precision: str,
 ) -> torch.Tensor:
     """Pooled body features (N, feature_dim) of `images` after `transform` (seeded per image)."""
-    body = make_body(model, backbone).eval()
+    body = make_body(model, backbone.name).eval()
     features = []
     for start in range(0, len(images), batch_size):
         batch = []
@@ -158,14 +155,15 @@ def compute_features(
         with autocast(device, precision):
             pooled = body(to_device(torch.stack(batch), device))  # (B, feature_dim)
         features.append(pooled.float().cpu())
-    return torch.cat(features) if features else torch.empty(0, get_backbone(backbone).feature_dim)
+    return torch.cat(features) if features else torch.empty(0, backbone.feature_dim)
 
 
 def plan_entries(
-    data: PreparedData, cfg: Config
+    run: RunContext,
 ) -> tuple[dict[str, list[list[str]]], dict[str, tuple[int, int | None]]]:
     """The cache entries each split needs: split -> views -> entry name per image, and each
     entry's (table row, seed of its augmented view, or None for the evaluation transform)."""
+    cfg, data = run.cfg, run.data
     files = [identify_file(Path(cfg.data_dir) / f) for f in data.table["file"]]
     wanted: dict[str, list[list[str]]] = {}
     sources: dict[str, tuple[int, int | None]] = {}
@@ -188,16 +186,10 @@ def plan_entries(
 
 
 def compute_missing(
-    model: nn.Module,
-    data: PreparedData,
-    cfg: Config,
-    todo: list[str],
-    sources: dict[str, tuple[int, int | None]],
-    *,
-    device: torch.device,
-    precision: str,
+    model: nn.Module, run: RunContext, todo: list[str], sources: dict[str, tuple[int, int | None]]
 ) -> dict[str, torch.Tensor]:
     """Features of the entries `todo`: evaluation views first, then seeded augmented views."""
+    cfg, entry = run.cfg, run.backbone
     computed: dict[str, torch.Tensor] = {}
     for augmented in (False, True):
         keys = [k for k in todo if (sources[k][1] is not None) == augmented]
@@ -205,44 +197,32 @@ def compute_missing(
             continue
         features = compute_features(
             model,
-            take(data.images, [sources[k][0] for k in keys]),
-            get_backbone(cfg.backbone).transform(cfg.image_size, train=augmented),
+            take(run.data.images, [sources[k][0] for k in keys]),
+            entry.transform(cfg.image_size, train=augmented),
             [sources[k][1] for k in keys],
-            backbone=cfg.backbone,
+            backbone=entry,
             batch_size=cfg.batch_size,
-            device=device,
-            precision=precision,
+            device=run.device,
+            precision=run.precision,
         )
         computed.update(zip(keys, features.unbind(), strict=True))
     return computed
 
 
-def load_features(
-    model: nn.Module,
-    data: PreparedData,
-    cfg: Config,
-    *,
-    device: torch.device,
-    precision: str,
-) -> dict[str, torch.Tensor]:
-    """Features per split: train (V, N, feature_dim) with V = cfg.feature_views, val/test
-    (1, N, feature_dim), from the body of `model`, a `cfg.backbone`.
+def load_features(model: nn.Module, run: RunContext) -> dict[str, torch.Tensor]:
+    """Features per split of `run.data`: train (V, N, feature_dim) with V = cfg.feature_views,
+    val/test (1, N, feature_dim), from the body of `model`, a `run.backbone`.
 
     One view means no augmentation (the evaluation transform); more views are that many
     random augmentations of each training image, reproducible from the seed and the file.
     """
-    model.to(device, memory_format=torch.channels_last)
-    settings = make_cache_settings(model, cfg, device, precision)
-    wanted, sources = plan_entries(data, cfg)
+    model.to(run.device, memory_format=torch.channels_last)
+    settings = make_cache_settings(model, run)
+    wanted, sources = plan_entries(run)
     start = time.perf_counter()
-    path = cache_path(cfg, settings)
+    path = cache_path(run, settings)
     entries, computed = cached_entries(
-        path,
-        settings,
-        list(sources),
-        lambda missing: compute_missing(
-            model, data, cfg, missing, sources, device=device, precision=precision
-        ),
+        path, settings, list(sources), lambda missing: compute_missing(model, run, missing, sources)
     )
     logger.info(
         "Frozen backbone features: %d reused from %s, %d computed in %.1f s",

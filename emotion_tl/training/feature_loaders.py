@@ -9,26 +9,24 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
-from emotion_tl.config import Config
-from emotion_tl.data.prepare import PreparedData
 from emotion_tl.data.split import SPLITS
-from emotion_tl.model.backbones import get_backbone
+from emotion_tl.training.context import RunContext
 from emotion_tl.training.feature_cache import load_features
 
 
 class FeatureHead(nn.Module):
     """A model's head on its own, for `fit` to train on cached features.
 
-    It holds the very same module as the full model, under the same name (the backbone entry's),
-    so training it trains the full model's head, the approaches' parameter groups find it as
-    they do in the full model, and the full model's state_dict and checkpoints stay what they
-    always were.
+    It holds the very same module as the full model, under the same name (`name`: the backbone
+    entry's `head`), so training it trains the full model's head, the approaches' parameter
+    groups find it as they do in the full model, and the full model's state_dict and
+    checkpoints stay what they always were.
     """
 
-    def __init__(self, head: nn.Module, backbone: str) -> None:
+    def __init__(self, head: nn.Module, name: str) -> None:
         super().__init__()
-        self.head_name = get_backbone(backbone).head
-        self.add_module(self.head_name, head)
+        self.head_name = name
+        self.add_module(name, head)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.get_submodule(self.head_name)(features)  # (B, feature_dim) -> (B, classes)
@@ -72,16 +70,11 @@ class ViewCyclingSampler(Sampler[int]):
             yield offset + image
 
 
-def make_feature_loaders(
-    model: nn.Module,
-    data: PreparedData,
-    cfg: Config,
-    *,
-    device: torch.device,
-    precision: str,
-) -> dict[str, DataLoader]:
-    """train/val/test loaders of (features, labels), shuffled and batched like `make_loaders`."""
-    features = load_features(model, data, cfg, device=device, precision=precision)
+def make_feature_loaders(model: nn.Module, run: RunContext) -> dict[str, DataLoader]:
+    """train/val/test loaders of (features, labels) of `run.data`, from the body of `model`,
+    shuffled and batched like `make_loaders`."""
+    cfg, data = run.cfg, run.data
+    features = load_features(model, run)
     labels = torch.tensor(data.labels())
     loaders = {}
     for split in SPLITS:
