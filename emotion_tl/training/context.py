@@ -3,8 +3,9 @@ outputs go, how faces are cropped, the device and precision, the backbone's entr
 data and the weights.
 
 `make_run_context(cfg)` builds it; `training.run.prepare_run` calls it between checking the
-output folder and writing the split. Whoever trains, resumes or reads back an approach takes these
-values from the run instead of deriving them from the Config again.
+output folder and writing the split; the audit calls it on its own. Whoever trains, resumes or
+reads back an approach takes these values from the run instead of deriving them from the Config
+again.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import torch
 
 from emotion_tl.config import APPROACHES, Config
 from emotion_tl.data.faces.crop import FaceCropSettings
-from emotion_tl.data.prepare import PreparedData, prepare_data
+from emotion_tl.data.prepare import PreparedData, prepare_data, take_main_split
 from emotion_tl.device import resolve_device, resolve_precision
+from emotion_tl.distributed import main_first
 from emotion_tl.model.backbones import Backbone, get_backbone, load_backbone_weights
 from emotion_tl.model.weights import Pretrained
 from emotion_tl.training.outputs import make_output_paths
@@ -46,12 +48,18 @@ class RunContext:
 
 
 def make_run_context(cfg: Config, data: PreparedData | None = None) -> RunContext:
-    """The run's derived values, its prepared data (`data`, or prepared here) and its backbone
-    weights (downloaded once); it writes nothing but the caches in checkpoint_dir."""
+    """The run's derived values, its backbone weights (downloaded once) and its prepared data
+    (`data`, or prepared here); it writes nothing but the caches in checkpoint_dir.
+
+    With several processes (torchrun), rank 0 goes first: it downloads the weights and writes
+    the caches, which the others then read; all of them take rank 0's split.
+    """
     backbone = get_backbone(cfg.backbone)  # an unknown name fails before any work
-    face_crop = FaceCropSettings.from_config(cfg)
-    data = prepare_data(cfg, face_crop) if data is None else data
-    pretrained = load_backbone_weights(cfg.pretrained, cfg.weights, cfg.backbone)
+    with main_first():
+        pretrained = load_backbone_weights(cfg.pretrained, cfg.weights, backbone.name)
+        face_crop = FaceCropSettings.from_config(cfg)
+        data = prepare_data(cfg, face_crop) if data is None else data
+    data = take_main_split(data)
     device = resolve_device(cfg.device)
     return RunContext(
         cfg=cfg,

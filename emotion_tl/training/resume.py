@@ -81,14 +81,16 @@ def compare_configs(saved: dict[str, Any], current: dict[str, Any]) -> list[str]
     ]
 
 
-def load_finished(config: dict[str, Any], paths: dict[str, Path]) -> dict[str, Any] | None:
-    """The final checkpoint of the approach whose files are `paths` (`make_output_paths`) when
-    its run finished with these settings (`config`, but for MAY_DIFFER); None when it is
-    missing, interrupted or different."""
+def load_finished(
+    config: dict[str, Any], paths: dict[str, Path]
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The best and the final checkpoint of the approach whose files are `paths`
+    (`make_output_paths`) when its run finished with these settings (`config`, but for
+    MAY_DIFFER); None when it is missing, interrupted or different."""
     if paths["interrupted"].exists() or not (paths["best"].is_file() and paths["final"].is_file()):
         return None
-    final = load_checkpoint(paths["final"])
-    return None if compare_configs(final["config"], config) else final
+    best, final = load_checkpoint(paths["best"]), load_checkpoint(paths["final"])
+    return None if compare_configs(final["config"], config) else (best, final)
 
 
 def load_interrupted(path: Path, config: dict[str, Any]) -> tuple[dict[str, Any], TrainState]:

@@ -8,7 +8,6 @@ halves, which the notebooks call one at a time.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 from pathlib import Path
 
@@ -18,10 +17,8 @@ import pandas as pd
 from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.data.describe import make_data_report
 from emotion_tl.data.faces.crop import FACES_FILE
-from emotion_tl.data.prepare import take_main_split
 from emotion_tl.data.split import check_same_split, save_split
-from emotion_tl.distributed import is_main, main_first, world_size
-from emotion_tl.model.checkpoint import load_checkpoint
+from emotion_tl.distributed import is_main, world_size
 from emotion_tl.storage import (
     check_free_space,
     check_writable,
@@ -40,10 +37,10 @@ logger = logging.getLogger("emotion_tl")
 def load_result(run: RunContext, approach: str) -> ApproachResult | None:
     """The result of an approach a resumed run had already finished, from its checkpoints."""
     paths = run.outputs[approach]
-    final = load_finished(run.cfg.to_dict(), paths)
-    if final is None:
+    finished = load_finished(run.cfg.to_dict(), paths)
+    if finished is None:
         return None  # not finished, or finished with other settings: train it again
-    best = load_checkpoint(paths["best"])
+    best, final = finished
     logger.info(
         "%s finished before the interruption; using its saved results", OUTPUT_PREFIX[approach]
     )
@@ -66,17 +63,14 @@ def prepare_run(cfg: Config) -> RunContext:
     """Everything before training: check the output folder, prepare and split the data, load
     the weights; the run's context, which `train_approach` takes.
 
-    With several processes (torchrun), rank 0 goes first and writes the caches and the split;
-    the others then read the caches and take rank 0's split.
+    With several processes (torchrun), rank 0 alone checks the folder and writes the split.
     """
     out_dir = Path(cfg.checkpoint_dir)
-    with main_first():
-        if is_main():
-            check_writable(out_dir)
-            check_free_space(out_dir, estimate_output_bytes(len(cfg.approaches)) * cfg.repeats)
-            remove_stale_temporaries(out_dir)
-        run = make_run_context(cfg)
-    run = dataclasses.replace(run, data=take_main_split(run.data))
+    if is_main():
+        check_writable(out_dir)
+        check_free_space(out_dir, estimate_output_bytes(len(cfg.approaches)) * cfg.repeats)
+        remove_stale_temporaries(out_dir)
+    run = make_run_context(cfg)
     if is_main():
         write_data_tables(run)
     logger.info("Backbone weights: %s", run.pretrained.source)
@@ -115,8 +109,8 @@ def run_experiment(cfg: Config) -> list[ApproachResult]:
     # With several processes a signal would stop each at a different step: they stop as usual.
     with catch_stop_signals() if world_size() == 1 else contextlib.nullcontext() as stop:
         for approach in cfg.approaches:
-            done = load_result(run, approach) if cfg.resume else None
             hook = make_time_estimate(cfg, approach) if approach == "finetuning" else None
+            done = load_result(run, approach) if cfg.resume else None
             results.append(done or train_approach(run, approach, stop, hook))
         if cfg.repeats > 1:
             run_repeats(run, stop)
