@@ -26,7 +26,6 @@ from emotion_tl.evaluation.comparison import Comparison
 from emotion_tl.evaluation.predict import predictor_from_checkpoint
 from emotion_tl.figures.evaluation import plot_feature_maps
 from emotion_tl.model.backbones import DEFAULT_BACKBONE, get_backbone
-from emotion_tl.model.network import make_body
 
 
 @torch.no_grad()
@@ -41,7 +40,7 @@ def penultimate_features(
     """(N, feature_dim): each uint8 image's pooled backbone output, the input of the head."""
     device = resolve_device("auto")
     precision = resolve_precision("auto", device)
-    body = make_body(model.eval(), backbone).to(device)
+    body = get_backbone(backbone).body(model.eval()).to(device)
     rows = []
     for start in range(0, len(images), batch_size):
         batch = torch.stack([transform(image) for image in images[start : start + batch_size]])

@@ -111,14 +111,19 @@ def write_comparison_report(
     """Write comparison.csv/.json/.md/.png (and the figures of images) into checkpoint_dir."""
     checkpoint_dir = Path(checkpoint_dir)
     comparison = load_comparison(checkpoint_dir)
-    paths = {
-        kind: checkpoint_dir / f"{REPORT_NAME}.{kind}" for kind in ("csv", "json", "md", "png")
-    }
-    write_atomic(paths["csv"], comparison.table().to_csv(index=False).encode())
-    write_atomic(paths["json"], json.dumps(comparison.to_dict(), indent=2).encode())
-    write_atomic(paths["md"], format_markdown(comparison).encode())
-    save_figure_atomic(plot_comparison_report(comparison), paths["png"])
     data_dir = Path(data_dir or comparison.approaches[0].checkpoint["config"]["data_dir"])
+    logger.info(comparison.mcnemar.sentence())
+    # Every table and figure of the report is made before any of its files is written.
+    contents = {
+        "csv": comparison.table().to_csv(index=False).encode(),
+        "json": json.dumps(comparison.to_dict(), indent=2).encode(),
+        "md": format_markdown(comparison).encode(),
+    }
+    figure = plot_comparison_report(comparison)
+    paths = {kind: checkpoint_dir / f"{REPORT_NAME}.{kind}" for kind in (*contents, "png")}
+    for kind, content in contents.items():
+        write_atomic(paths[kind], content)
+    save_figure_atomic(figure, paths["png"])
     figures = {
         "mistakes": lambda: plot_hardest_images(comparison.approaches, data_dir),
         "gradcam": lambda: plot_gradcam_report(comparison, data_dir),
@@ -130,5 +135,4 @@ def write_comparison_report(
     except OSError as error:  # the images moved: the report stands without these figures
         logger.warning("No mistakes/Grad-CAM figures: cannot read the test images (%s)", error)
         paths = {k: p for k, p in paths.items() if p.is_file()}
-    logger.info(comparison.mcnemar.sentence())
     return paths

@@ -63,6 +63,14 @@ class Backbone:
         """How many channels its input has: 3 for colour, 1 for grey."""
         return 3 if self.channels == "rgb" else 1
 
+    def head_of(self, model: nn.Module) -> nn.Module:
+        """The model's final layer (the new head)."""
+        return model.get_submodule(self.head)
+
+    def is_head(self, name: str) -> bool:
+        """True for the names (in `named_parameters`/`state_dict`) of the head's tensors."""
+        return name.startswith(self.head + ".")
+
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 colour batch (B, 3, H, W) -> this network's input (B, input_channels, H, W)."""
         return normalize_batch(images, self.mean, self.std, self.channels)

@@ -1,8 +1,8 @@
 """The network a run trains: a backbone's body with a new head, and what learns in each approach.
 
-Every function takes the backbone's name (an entry of `backbones.py`), so no caller needs to
-know what a backbone calls its layers. The default is `Config.backbone`'s, the ImageNet
-ResNet50 the notebooks train.
+Every function takes the backbone's name (an entry of `backbones.py`, which also says where its
+head and body are), so no caller needs to know what a backbone calls its layers. The default is
+`Config.backbone`'s, the ImageNet ResNet50 the notebooks train.
 """
 
 from __future__ import annotations
@@ -44,21 +44,6 @@ def build_model(
     return model
 
 
-def head_of(model: nn.Module, backbone: str = DEFAULT_BACKBONE) -> nn.Module:
-    """The model's final layer (the new head), as the entry names it."""
-    return model.get_submodule(get_backbone(backbone).head)
-
-
-def is_head(name: str, backbone: str = DEFAULT_BACKBONE) -> bool:
-    """True for the names (in `named_parameters`/`state_dict`) of the head's tensors."""
-    return name.startswith(get_backbone(backbone).head + ".")
-
-
-def make_body(model: nn.Module, backbone: str = DEFAULT_BACKBONE) -> nn.Module:
-    """The model's layers before the head, sharing them: (B, C, H, W) -> (B, feature_dim)."""
-    return get_backbone(backbone).body(model)
-
-
 def make_param_groups(
     model: nn.Module,
     approach: str,
@@ -72,13 +57,14 @@ def make_param_groups(
     frozen:     only the head trains, at `head_lr`; `backbone_lr` is ignored.
     finetuning: every layer trains, the backbone at `backbone_lr` and the head at `head_lr`.
     """
-    head = [p for n, p in model.named_parameters() if is_head(n, backbone)]
-    body = [p for n, p in model.named_parameters() if not is_head(n, backbone)]
+    entry = get_backbone(backbone)
+    head = [p for n, p in model.named_parameters() if entry.is_head(n)]
+    body = [p for n, p in model.named_parameters() if not entry.is_head(n)]
     if approach not in ("frozen", "finetuning"):
         raise ValueError(f"unknown approach {approach!r}: use 'frozen' or 'finetuning'")
     if not head:
         raise ValueError(
-            f"this model has no head {get_backbone(backbone).head!r}: is it a {backbone!r}? "
+            f"this model has no head {entry.head!r}: is it a {backbone!r}? "
             "Pass the backbone it was built as."
         )
     for p in head:
@@ -113,7 +99,7 @@ def set_train_mode(model: nn.Module, approach: str, backbone: str = DEFAULT_BACK
     """Train mode for what learns; a frozen backbone stays in eval so BatchNorm stays put."""
     if approach == "frozen":
         model.eval()
-        head_of(model, backbone).train()
+        get_backbone(backbone).head_of(model).train()
     else:
         model.train()
 
@@ -121,6 +107,5 @@ def set_train_mode(model: nn.Module, approach: str, backbone: str = DEFAULT_BACK
 @torch.no_grad()
 def backbone_state(model: nn.Module, backbone: str = DEFAULT_BACKBONE) -> dict[str, torch.Tensor]:
     """A copy of every body tensor (parameters and buffers), for before/after checks."""
-    return {
-        k: v.detach().clone() for k, v in model.state_dict().items() if not is_head(k, backbone)
-    }
+    entry = get_backbone(backbone)
+    return {k: v.detach().clone() for k, v in model.state_dict().items() if not entry.is_head(k)}

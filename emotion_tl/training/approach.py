@@ -25,7 +25,7 @@ from emotion_tl.distributed import is_main, rank, world_size
 from emotion_tl.evaluation.inference import predict_loader
 from emotion_tl.evaluation.metrics import compute_accuracy
 from emotion_tl.model.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
-from emotion_tl.model.network import build_model, count_trainable, head_of, make_param_groups
+from emotion_tl.model.network import build_model, count_trainable, make_param_groups
 from emotion_tl.training.context import RunContext
 from emotion_tl.training.feature_loaders import FeatureHead, make_feature_loaders
 from emotion_tl.training.loop import BestEpoch, TrainState, fit
@@ -118,7 +118,7 @@ def build_training(
     if approach == "frozen" and cfg.feature_cache:
         loaders = make_feature_loaders(model, run)
         # The very head object of `model`: training one trains the other.
-        head = FeatureHead(head_of(model, run.backbone.name), run.backbone.head)
+        head = FeatureHead(run.backbone.head_of(model), run.backbone.head)
         return model, head, loaders
     return model, model, make_loaders(data, cfg, device=run.device)
 

@@ -28,7 +28,6 @@ from emotion_tl.data.transforms import one_thread, resize_size_for
 from emotion_tl.device import autocast, to_device
 from emotion_tl.distributed import all_gather_objects, is_main, rank, world_size
 from emotion_tl.model.backbones import Backbone
-from emotion_tl.model.network import is_head, make_body
 from emotion_tl.storage import save_torch_atomic
 from emotion_tl.training.context import RunContext
 
@@ -38,11 +37,11 @@ CACHE_DIR = "feature_cache"
 CACHE_FORMAT = 1
 
 
-def hash_state(model: nn.Module, backbone: str) -> str:
+def hash_state(model: nn.Module, backbone: Backbone) -> str:
     """SHA-256 of every body tensor's bytes: the identity of the weights features come from."""
     digest = hashlib.sha256()
     for name, tensor in model.state_dict().items():
-        if is_head(name, backbone):
+        if backbone.is_head(name):
             continue
         digest.update(name.encode())
         digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
@@ -55,10 +54,10 @@ def make_cache_settings(model: nn.Module, run: RunContext) -> dict[str, object]:
     return {
         "format": CACHE_FORMAT,
         "backbone": entry.name,
-        "backbone_sha256": hash_state(model, entry.name),
+        "backbone_sha256": hash_state(model, entry),
         # The layers' settings (where they stride, for one) change the computation without
         # changing any tensor; their description holds them.
-        "body_sha256": hashlib.sha256(repr(make_body(model, entry.name)).encode()).hexdigest(),
+        "body_sha256": hashlib.sha256(repr(entry.body(model)).encode()).hexdigest(),
         "image_size": image_size,
         # The face crop changes the picture itself (the cache is keyed by file, not content).
         "face_crop": run.face_crop.describe(),
@@ -141,7 +140,7 @@ def compute_features(
     precision: str,
 ) -> torch.Tensor:
     """Pooled body features (N, feature_dim) of `images` after `transform` (seeded per image)."""
-    body = make_body(model, backbone.name).eval()
+    body = backbone.body(model).eval()
     features = []
     for start in range(0, len(images), batch_size):
         batch = []
@@ -195,9 +194,10 @@ def compute_missing(
         keys = [k for k in todo if (sources[k][1] is not None) == augmented]
         if not keys:
             continue
+        images = take(run.data.images, [sources[k][0] for k in keys])
         features = compute_features(
             model,
-            take(run.data.images, [sources[k][0] for k in keys]),
+            images,
             entry.transform(cfg.image_size, train=augmented),
             [sources[k][1] for k in keys],
             backbone=entry,
