@@ -64,12 +64,12 @@ def format_markdown(comparison: Comparison) -> str:
 
 def plot_comparison_report(comparison: Comparison) -> Figure:
     """comparison.png: both approaches' curves on shared axes and their confusion matrices."""
-    names = [a.name for a in comparison.approaches]
+    names, title = [a.name for a in comparison.approaches], comparison.mcnemar.sentence()
     return plot_comparison(
         {a.name: a.checkpoint["history"] for a in comparison.approaches},
         {name: comparison.evaluations[name].confusion for name in names},
         {name: comparison.evaluations[name].accuracy for name in names},
-        title=comparison.mcnemar.sentence(),
+        title=title,
     )
 
 

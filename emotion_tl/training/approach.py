@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -97,13 +97,23 @@ class Training:
     state: TrainState = field(default_factory=TrainState)
 
 
-def build_training(
-    run: RunContext, approach: str
-) -> tuple[nn.Module, nn.Module, dict[str, DataLoader]]:
+class Setup(NamedTuple):
+    """What `build_training` makes for one approach."""
+
+    model: nn.Module  # seeded, frozen where the approach freezes it
+    net: nn.Module  # what fit trains: the model, or its head alone on cached features
+    loaders: dict[str, DataLoader]
+    trainable: int  # parameters that learn
+    class_weights: torch.Tensor | None  # the loss's, when the balance setting asks for them
+
+
+def build_training(run: RunContext, approach: str) -> Setup:
     """The seeded model (frozen where `approach` freezes it), what `fit` trains (the model, or
-    for the frozen approach with the feature cache its head alone on cached backbone features)
-    and the loaders it trains on."""
+    for the frozen approach with the feature cache its head alone on cached backbone features),
+    the loaders it trains on and the loss's class weights."""
     cfg, data, pretrained = run.cfg, run.data, run.pretrained
+    cached = approach == "frozen" and cfg.feature_cache
+    class_weights = choose_class_weights(cfg, data, cached=cached)
     seed_everything(cfg.seed)
     model = build_model(
         len(data.class_names),
@@ -113,14 +123,15 @@ def build_training(
     )
     backbone_lr, head_lr = cfg.lr_for(approach)
     make_param_groups(model, approach, cfg.backbone, backbone_lr=backbone_lr, head_lr=head_lr)
+    trainable = count_trainable(model)
     if world_size() > 1:
         torch.manual_seed(cfg.seed + rank())  # the same model, each process its own augmentations
-    if approach == "frozen" and cfg.feature_cache:
-        loaders = make_feature_loaders(model, run)
-        # The very head object of `model`: training one trains the other.
-        head = FeatureHead(run.backbone.head_of(model), run.backbone.head)
-        return model, head, loaders
-    return model, model, make_loaders(data, cfg, device=run.device)
+    if not cached:
+        loaders = make_loaders(data, cfg, device=run.device)
+        return Setup(model, model, loaders, trainable, class_weights)
+    # The very head object of `model`: training one trains the other.
+    head = FeatureHead(run.backbone.head_of(model), run.backbone.head)
+    return Setup(model, head, make_feature_loaders(model, run), trainable, class_weights)
 
 
 def choose_class_weights(cfg: Config, data: PreparedData, cached: bool) -> torch.Tensor | None:
@@ -169,10 +180,9 @@ def train_approach(
     every epoch (the notebooks' live curves).
     """
     start = time.perf_counter()
-    model, net, loaders = build_training(run, approach)
+    model, net, loaders, trainable, class_weights = build_training(run, approach)
     setup_seconds = time.perf_counter() - start  # with the feature cache: the backbone's pass
     backbone_lr, head_lr = run.cfg.lr_for(approach)
-    trainable = count_trainable(model)
     logger.info(
         f"Approach {OUTPUT_PREFIX[approach]}: {trainable:,} trainable parameters, "
         f"device {run.device}, precision {run.precision}"
@@ -205,7 +215,7 @@ def train_approach(
         progress_desc=OUTPUT_PREFIX[approach],
         state=state,
         stop=stop,
-        class_weights=choose_class_weights(run.cfg, run.data, cached=net is not model),
+        class_weights=class_weights,
     )
     if state.stopped:
         save_interrupted(training, run.outputs[approach], stop)
