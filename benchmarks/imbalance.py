@@ -50,6 +50,7 @@ def extract_features(files: list[str], cfg: Config) -> torch.Tensor:
     return compute_features(
         model,
         images,
+        range(len(images)),
         transform,
         [None] * len(images),
         backbone=get_backbone(cfg.backbone),

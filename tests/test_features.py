@@ -36,9 +36,9 @@ def count_computed(monkeypatch):
     calls = []
     original = features_module.compute_features
 
-    def counting(model, images, *args, **kwargs):
-        calls.append(len(images))
-        return original(model, images, *args, **kwargs)
+    def counting(model, images, rows, *args, **kwargs):
+        calls.append(len(rows))
+        return original(model, images, rows, *args, **kwargs)
 
     monkeypatch.setattr(features_module, "compute_features", counting)
     return calls

@@ -266,6 +266,7 @@ def finish_approach(run: RunContext, training: Training) -> ApproachResult:
             outputs,
             run.data,
             probabilities,
+            test_labels,
             approach=training.approach,
             best_epoch=best_epoch,
             history=history,

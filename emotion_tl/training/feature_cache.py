@@ -131,6 +131,7 @@ def cached_entries(
 def compute_features(
     model: nn.Module,
     images: Sequence[torch.Tensor],
+    rows: Sequence[int],
     transform: nn.Module,
     seeds: list[int | None],
     *,
@@ -139,13 +140,16 @@ def compute_features(
     device: torch.device,
     precision: str,
 ) -> torch.Tensor:
-    """Pooled body features (N, feature_dim) of `images` after `transform` (seeded per image)."""
+    """Pooled body features (N, feature_dim) of the N `images` at `rows` after `transform`
+    (seeded per image); the images are taken a batch at a time."""
     body = backbone.body(model).eval()
     features = []
-    for start in range(0, len(images), batch_size):
+    for start in range(0, len(rows), batch_size):
         batch = []
         for image, seed in zip(
-            images[start : start + batch_size], seeds[start : start + batch_size], strict=True
+            take(images, rows[start : start + batch_size]),
+            seeds[start : start + batch_size],
+            strict=True,
         ):
             with torch.random.fork_rng(devices=[]), one_thread():
                 if seed is not None:
@@ -194,10 +198,10 @@ def compute_missing(
         keys = [k for k in todo if (sources[k][1] is not None) == augmented]
         if not keys:
             continue
-        images = take(run.data.images, [sources[k][0] for k in keys])
         features = compute_features(
             model,
-            images,
+            run.data.images,
+            [sources[k][0] for k in keys],
             entry.transform(cfg.image_size, train=augmented),
             [sources[k][1] for k in keys],
             backbone=entry,

@@ -42,15 +42,16 @@ def write_test_outputs(
     paths: dict[str, Path],
     data: PreparedData,
     probabilities: np.ndarray,
+    labels: np.ndarray,
     *,
     approach: str,
     best_epoch: int,
     history: list[dict[str, float]],
 ) -> None:
     """The best model's confusion matrix (CSV, PNG) and predictions on the test split, and the
-    history (CSV, PNG). `probabilities` (N, C) follow the test split's table order."""
+    history (CSV, PNG). `probabilities` (N, C) and `labels` (N,) follow the test split's table
+    order."""
     test = data.indices("test")
-    labels = data.labels()[test]
     prefix = OUTPUT_PREFIX[approach]
     accuracy = compute_accuracy(labels, probabilities)
     table = make_confusion_table(labels, probabilities.argmax(1), data.class_names)

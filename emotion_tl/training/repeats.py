@@ -114,16 +114,14 @@ def train_split(run: RunContext, split: int, stop: threading.Event) -> RunContex
 
 
 def run_repeats(run: RunContext, stop: threading.Event) -> pd.DataFrame:
-    """Splits 1 .. repeats-1 (split 0 is already trained), then repeats.csv, its summary and
-    figure; returns the summary."""
-    approaches, root = run.cfg.approaches, run.out_dir
-    rows = [repeat_row(run, 0, approach) for approach in approaches]
-    for split in range(1, run.cfg.repeats):
-        split_run = train_split(run, split, stop)
+    """Splits 1 .. repeats-1 (split 0 is already trained), then repeats.csv (rewritten after
+    each split), its summary and figure; returns the summary."""
+    approaches, root, rows = run.cfg.approaches, run.out_dir, []
+    for split in range(run.cfg.repeats):
+        split_run = train_split(run, split, stop) if split else run
         rows += [repeat_row(split_run, split, approach) for approach in approaches]
-        write_atomic(root / REPEATS_FILE, pd.DataFrame(rows).to_csv(index=False).encode())
-    table = pd.DataFrame(rows)
-    write_atomic(root / REPEATS_FILE, table.to_csv(index=False).encode())
+        table = pd.DataFrame(rows)
+        write_atomic(root / REPEATS_FILE, table.to_csv(index=False).encode())
     summary = summarize_repeats(table)
     write_atomic(root / SUMMARY_FILE, summary.to_csv(index=False).encode())
     save_figure_atomic(plot_repeats(table, summary), root / FIGURE_FILE)
