@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +17,6 @@ from emotion_tl.evaluation.metrics import Evaluation, evaluate_predictions
 from emotion_tl.evaluation.paired import McNemar, evaluate_mcnemar
 from emotion_tl.evaluation.predictions import read_predictions_table
 from emotion_tl.model.checkpoint import CheckpointError, load_checkpoint
-
-logger = logging.getLogger("emotion_tl")
 
 ENSEMBLE = "ensemble"
 
