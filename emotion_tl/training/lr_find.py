@@ -128,10 +128,11 @@ def find_learning_rate(
 ) -> LrFinding:
     """The range test on `approach`'s model as `train_approach` would build and train it (the
     frozen approach on cached features when `cfg.feature_cache`); nothing is saved."""
-    from emotion_tl.training.approach import build_training, choose_class_weights
+    from emotion_tl.training.approach import build_training
 
-    cfg, data, device, precision = run.cfg, run.data, run.device, run.precision
-    model, net, loaders = build_training(run, approach)
+    cfg, device, precision = run.cfg, run.device, run.precision
+    setup = build_training(run, approach)
+    net = setup.net
     backbone_lr, head_lr = cfg.lr_for(approach)
     step = make_train_step(
         net,
@@ -141,9 +142,9 @@ def find_learning_rate(
         head_lr=head_lr,
         device=device,
         precision=precision,
-        class_weights=choose_class_weights(cfg, data, net is not model),
+        class_weights=setup.class_weights,
     )
-    return range_test(net, loaders["train"], step, exponential_rates(start, end, steps))
+    return range_test(net, setup.loaders["train"], step, exponential_rates(start, end, steps))
 
 
 def write_lr_finding(finding: LrFinding, out_dir: Path, approach: str) -> dict[str, Path]:
