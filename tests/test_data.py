@@ -169,3 +169,16 @@ def test_subset_of_a_dataset_with_identities_takes_the_same_people(tiny_config, 
     # Whole people per split, and so the same number of each category in every split.
     counts = table.groupby(["split", "label"]).size().unstack()
     assert (counts["circle"] == counts["square"]).all()
+
+
+def test_a_stamped_json_cache_reads_back_only_under_its_own_settings(tmp_path):
+    from emotion_tl.data.json_cache import read_stamped_json, write_stamped_json
+
+    path = tmp_path / "cache.json"
+    write_stamped_json(path, {"version": 1}, "files", {"a.png": 3})
+    assert read_stamped_json(path, {"version": 1}, "files") == {"a.png": 3}
+    assert read_stamped_json(path, {"version": 2}, "files") is None  # other settings: stale
+    assert read_stamped_json(tmp_path / "missing.json", {"version": 1}, "files") is None
+    for broken in ("not json", "[1, 2]", '{"stamp": {"version": 1}}'):
+        path.write_text(broken)  # garbage, a list, no entries: ignored, never a crash
+        assert read_stamped_json(path, {"version": 1}, "files") is None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -18,8 +17,8 @@ from PIL import Image
 from emotion_tl.data.faces.crop import FaceFinder, Framing
 from emotion_tl.data.files import MIN_SIDE, ImageTooSmall, Skipped, decode_image
 from emotion_tl.data.image_store import ImageStore
+from emotion_tl.data.json_cache import read_stamped_json, write_stamped_json
 from emotion_tl.data.near_copies import perceptual_hash
-from emotion_tl.storage import write_atomic
 
 logger = logging.getLogger("emotion_tl")
 
@@ -53,7 +52,6 @@ class ScanCache:
 
     def __init__(self, path: Path | None, data_dir: Path) -> None:
         self.path, self.data_dir = path, str(data_dir.resolve())
-        self.entries: dict[str, dict] = {}
         self.stamp = {
             "version": CACHE_VERSION,
             "pillow": PIL.__version__,
@@ -61,13 +59,7 @@ class ScanCache:
             "min_side": MIN_SIDE,
             "data_dir": self.data_dir,
         }
-        if path is not None and path.is_file():
-            try:
-                saved = json.loads(path.read_text())
-                if saved.get("stamp") == self.stamp:
-                    self.entries = saved["files"]
-            except (OSError, ValueError, KeyError, TypeError):
-                logger.debug("ignoring an unreadable scan cache at %s", path)
+        self.entries: dict[str, dict] = read_stamped_json(path, self.stamp, "files") or {}
 
     def known_contents(self) -> set[str]:
         """Content hashes of the good files this cache knows (after `save`, those still present)."""
@@ -95,7 +87,7 @@ class ScanCache:
         }
         self.entries = files
         try:
-            write_atomic(self.path, json.dumps({"stamp": self.stamp, "files": files}).encode())
+            write_stamped_json(self.path, self.stamp, "files", files)
         except OSError as error:
             logger.warning("could not save the scan cache %s (%s)", self.path, error)
 

@@ -6,12 +6,11 @@ changed margin or crop mode reuses every detection, and another detector starts 
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 
 from emotion_tl.data.faces.detect import DETECTORS, MIN_SCORE, Face
-from emotion_tl.storage import write_atomic
+from emotion_tl.data.json_cache import read_stamped_json, write_stamped_json
 
 logger = logging.getLogger("emotion_tl")
 
@@ -30,15 +29,10 @@ class FaceCache:
             "model_sha256": DETECTORS[detector].model_sha256,
             "min_score": MIN_SCORE,
         }
-        self.entries: dict[str, list[list[float]]] = {}
+        self.entries: dict[str, list[list[float]]] = (
+            read_stamped_json(path, self.stamp, "faces") or {}
+        )
         self.changed = False
-        if path is not None and path.is_file():
-            try:
-                saved = json.loads(path.read_text())
-                if saved.get("stamp") == self.stamp:
-                    self.entries = saved["faces"]
-            except (OSError, ValueError, KeyError, TypeError):
-                logger.debug("ignoring an unreadable face cache at %s", path)
 
     def lookup(self, key: str) -> list[Face] | None:
         found = self.entries.get(key)
@@ -53,9 +47,7 @@ class FaceCache:
         if self.path is None or not self.changed:
             return
         try:
-            write_atomic(
-                self.path, json.dumps({"stamp": self.stamp, "faces": self.entries}).encode()
-            )
+            write_stamped_json(self.path, self.stamp, "faces", self.entries)
             self.changed = False
         except OSError as error:
             logger.warning("could not save the face cache %s (%s)", self.path, error)
