@@ -54,9 +54,8 @@ def grid_features(
     """(N, channels x GRID x GRID) float16: each image's map of the `backbone`'s audit layer
     averaged with its mirror's (mirrored back) and pooled to a GRID x GRID grid, on the
     evaluation view."""
-    entry = backbone
-    extractor = create_feature_extractor(model, {entry.audit_layer: "map"}).eval()
-    transform = entry.transform(image_size, train=False)
+    extractor = create_feature_extractor(model, {backbone.audit_layer: "map"}).eval()
+    transform = backbone.transform(image_size, train=False)
     features = []
     for start in range(0, len(images), batch_size):
         with one_thread():

@@ -139,29 +139,32 @@ def build_comparison(approaches: list[ApproachOutputs]) -> Comparison:
     return Comparison(approaches, evaluations, mcnemar)
 
 
+def saved_files(checkpoint_dir: Path, approach: str) -> tuple[Path, Path]:
+    """Where training saved `approach`'s best checkpoint and its test predictions."""
+    prefix = OUTPUT_PREFIX[approach]
+    return checkpoint_dir / f"{prefix}_best.pt", checkpoint_dir / f"{prefix}_test_predictions.csv"
+
+
 def load_approach_outputs(checkpoint_dir: str | Path, approach: str) -> ApproachOutputs:
     """Read `<prefix>_best.pt` and `<prefix>_test_predictions.csv` (the `compare` command
     predicts a missing predictions file again: `evaluation.repredict`)."""
     checkpoint_dir = Path(checkpoint_dir)
-    prefix = OUTPUT_PREFIX[approach]
-    checkpoint = load_checkpoint(checkpoint_dir / f"{prefix}_best.pt")
-    path = checkpoint_dir / f"{prefix}_test_predictions.csv"
-    if not path.is_file():
+    best, path = saved_files(checkpoint_dir, approach)
+    if best.is_file() and not path.is_file():
         raise CheckpointError(
             f"no {path.name} in '{checkpoint_dir}'; `python -m emotion_tl compare "
             f"--checkpoint_dir {checkpoint_dir}` predicts the saved test split again."
         )
+    checkpoint = load_checkpoint(best)
     predictions = pd.read_csv(path, dtype={"file": str, "label": str, "predicted": str})
-    return ApproachOutputs(prefix, checkpoint, predictions)
+    return ApproachOutputs(OUTPUT_PREFIX[approach], checkpoint, predictions)
 
 
 def load_comparison(checkpoint_dir: str | Path) -> Comparison:
     """The comparison of both approaches from a checkpoint_dir's saved outputs."""
     checkpoint_dir = Path(checkpoint_dir)
     missing = [
-        OUTPUT_PREFIX[a]
-        for a in APPROACHES
-        if not (checkpoint_dir / f"{OUTPUT_PREFIX[a]}_best.pt").is_file()
+        OUTPUT_PREFIX[a] for a in APPROACHES if not saved_files(checkpoint_dir, a)[0].is_file()
     ]
     if missing:
         raise CheckpointError(

@@ -13,10 +13,11 @@ from typing import Any
 
 import pandas as pd
 
-from emotion_tl.config import APPROACHES, OUTPUT_PREFIX, Config
+from emotion_tl.config import APPROACHES, Config
 from emotion_tl.data.files import DataError
 from emotion_tl.data.split import read_split
 from emotion_tl.device import resolve_device, resolve_precision
+from emotion_tl.evaluation.comparison import saved_files
 from emotion_tl.evaluation.predict import predict_files, predictor_from_checkpoint
 from emotion_tl.evaluation.predictions import make_predictions_table
 from emotion_tl.model.checkpoint import load_checkpoint
@@ -56,11 +57,7 @@ def restore_test_predictions(
     from `data_dir`, or else from the `data_dir` the checkpoint records."""
     checkpoint_dir, written = Path(checkpoint_dir), []
     for approach in APPROACHES:
-        prefix = OUTPUT_PREFIX[approach]
-        best, path = (
-            checkpoint_dir / f"{prefix}_best.pt",
-            checkpoint_dir / f"{prefix}_test_predictions.csv",
-        )
+        best, path = saved_files(checkpoint_dir, approach)
         if path.is_file() or not best.is_file():
             continue
         checkpoint = load_checkpoint(best)
