@@ -18,7 +18,7 @@ from torch import nn
 
 from emotion_tl import __version__
 from emotion_tl.data.transforms import resize_size_for
-from emotion_tl.model.backbones import BACKBONES, DEFAULT_BACKBONE, Backbone
+from emotion_tl.model.backbones import BACKBONES, DEFAULT_BACKBONE, Backbone, get_backbone
 from emotion_tl.model.network import build_model
 from emotion_tl.storage import save_torch_atomic
 
@@ -84,12 +84,13 @@ def make_checkpoint(
 
 def find_backbone(name: str, where: str) -> Backbone:
     """The registered entry `name` that `where` (a file, a run) names; a CheckpointError else."""
-    if name not in BACKBONES:
+    try:
+        return get_backbone(name)
+    except ValueError:
         raise CheckpointError(
             f"{where} names backbone {name!r}, which is not registered here; known backbones: "
             f"{', '.join(sorted(BACKBONES))}."
-        )
-    return BACKBONES[name]
+        ) from None
 
 
 def checkpoint_backbone(checkpoint: dict[str, Any]) -> str:
