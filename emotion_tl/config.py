@@ -54,7 +54,12 @@ class Config:
     )
     checkpoint_dir: str = _option("checkpoints", "where every output is written")
     seed: int = _option(42, "seed for the split, initialisation and augmentation")
-    image_size: int = _option(224, "side of the square crop the network sees", minimum=1)
+    image_size: int | None = _option(
+        None,
+        "side of the square crop the network sees (default: the source model's own, 224 for "
+        "resnet50, 64 for the face model)",
+        minimum=1,
+    )
     face_crop: str = _option(
         "auto",
         "find the face first: on (crop each image to its face), auto (crop only where the face "

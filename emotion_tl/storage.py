@@ -63,6 +63,38 @@ def save_torch_atomic(obj: Any, path: Path) -> None:
     write_atomic(path, buffer.getvalue())
 
 
+def sidecar_path(path: Path) -> Path:
+    """The checksum file written next to a file `save_vouched` saved."""
+    return path.with_name(path.name + ".sha256")
+
+
+def save_vouched(obj: Any, path: Path) -> None:
+    """torch.save atomically, then a `.sha256` sidecar that vouches for the bytes.
+
+    The sidecar lands last: a crash in between leaves a mismatch, which reads as "rebuild".
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    data = buffer.getvalue()
+    write_atomic(path, data)
+    digest = hashlib.sha256(data).hexdigest()
+    write_atomic(sidecar_path(path), f"{digest}  {path.name}\n".encode())
+
+
+def load_vouched(path: Path) -> Any | None:
+    """What `save_vouched` saved at `path` (weights_only), or None when it is missing, truncated,
+    corrupted or unreadable: a cache to rebuild, never to use."""
+    sidecar = sidecar_path(path)
+    if not path.is_file() or not sidecar.is_file():
+        return None
+    if sidecar.read_text().split()[:1] != [compute_sha256(path)]:
+        return None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 -- any unreadable cache is rebuilt, never used
+        return None
+
+
 def figure_png(figure, **kwargs: Any) -> bytes:
     """A matplotlib Figure as PNG bytes (`kwargs` go to savefig)."""
     buffer = io.BytesIO()

@@ -29,7 +29,7 @@ from emotion_tl.data.transforms import IMAGENET_MEAN as MEAN_RGB
 from emotion_tl.data.transforms import IMAGENET_STD as STD_RGB
 from emotion_tl.model import keras_resnet50, weights
 from emotion_tl.model.resnet import set_stride_in_1x1
-from emotion_tl.storage import compute_sha256
+from emotion_tl.storage import compute_sha256, sidecar_path
 
 # Keras' "caffe" preprocessing, written out here as the reference the conversion must match.
 CAFFE_MEAN_BGR = torch.tensor([103.939, 116.779, 123.68])
@@ -211,9 +211,9 @@ def test_corrupted_cache_is_rebuilt(damage, weights_user_cache, weights_isolated
     cache = weights_isolated / "cache"
     cache.mkdir()
     converted = cache / keras_resnet50.CONVERTED_NAME
-    sidecar = keras_resnet50.sidecar_path(converted)
+    sidecar = sidecar_path(converted)
     shutil.copy(weights_user_cache["converted"], converted)
-    shutil.copy(keras_resnet50.sidecar_path(weights_user_cache["converted"]), sidecar)
+    shutil.copy(sidecar_path(weights_user_cache["converted"]), sidecar)
     good = converted.read_bytes()
     if damage == "truncate":
         converted.write_bytes(good[: len(good) // 2])

@@ -19,6 +19,8 @@ from emotion_tl.evaluation.predictions import read_predictions_table
 from emotion_tl.model.checkpoint import CheckpointError, load_checkpoint
 
 ENSEMBLE = "ensemble"
+ZERO_SHOT = "zero_shot"  # the untrained source model's own answer (evaluation/zero_shot.py)
+ZERO_SHOT_FILE = "zero_shot_test_predictions.csv"
 
 
 @dataclass
@@ -75,7 +77,8 @@ class Comparison:
         return read_paired_predictions(self.approaches, self.class_names)
 
     def table(self) -> pd.DataFrame:
-        """One row per model: training facts and test scores (the ensemble trains nothing)."""
+        """One row per model: training facts and test scores (the ensemble and the zero-shot
+        baseline train nothing)."""
         facts = {a.name: a.facts() for a in self.approaches}
         rows = [
             {"model": name} | facts.get(name, {}) | evaluation.scores()
@@ -110,8 +113,11 @@ def read_paired_predictions(
     return labels, probabilities_a, probabilities_b
 
 
-def build_comparison(approaches: list[ApproachOutputs]) -> Comparison:
-    """Score each approach and their ensemble; McNemar's test on the first two approaches."""
+def build_comparison(
+    approaches: list[ApproachOutputs], zero_shot: pd.DataFrame | None = None
+) -> Comparison:
+    """Score each approach and their ensemble, and the zero-shot baseline's predictions where
+    there are any; McNemar's test on the first two approaches."""
     if len(approaches) != 2:
         raise ValueError("a comparison needs exactly two approaches.")
     first, second = approaches
@@ -133,6 +139,15 @@ def build_comparison(approaches: list[ApproachOutputs]) -> Comparison:
         second.name: evaluate_predictions(labels, probabilities_b, class_names),
         ENSEMBLE: evaluate_predictions(labels, ensemble, class_names),
     }
+    if zero_shot is not None:
+        if list(zero_shot["file"]) != list(first.predictions["file"]):
+            raise DataError(
+                f"{ZERO_SHOT_FILE} scores other test images than {first.name}; delete it and "
+                "train again, or leave it out of the comparison."
+            )
+        evaluations[ZERO_SHOT] = evaluate_predictions(
+            labels, read_predictions_table(zero_shot, class_names)[1], class_names
+        )
     mcnemar = evaluate_mcnemar(
         labels, probabilities_a.argmax(1), probabilities_b.argmax(1), (first.name, second.name)
     )
@@ -161,7 +176,8 @@ def load_approach_outputs(checkpoint_dir: str | Path, approach: str) -> Approach
 
 
 def load_comparison(checkpoint_dir: str | Path) -> Comparison:
-    """The comparison of both approaches from a checkpoint_dir's saved outputs."""
+    """The comparison of both approaches (and the zero-shot baseline, where the run wrote one)
+    from a checkpoint_dir's saved outputs."""
     checkpoint_dir = Path(checkpoint_dir)
     missing = [
         OUTPUT_PREFIX[a] for a in APPROACHES if not saved_files(checkpoint_dir, a)[0].is_file()
@@ -171,4 +187,10 @@ def load_comparison(checkpoint_dir: str | Path) -> Comparison:
             f"no {', '.join(m + '_best.pt' for m in missing)} in '{checkpoint_dir}'; "
             "train both approaches first (python -m emotion_tl --approach both)."
         )
-    return build_comparison([load_approach_outputs(checkpoint_dir, a) for a in APPROACHES])
+    zero_shot = checkpoint_dir / ZERO_SHOT_FILE
+    return build_comparison(
+        [load_approach_outputs(checkpoint_dir, a) for a in APPROACHES],
+        pd.read_csv(zero_shot, dtype={"file": str, "label": str, "predicted": str})
+        if zero_shot.is_file()
+        else None,
+    )

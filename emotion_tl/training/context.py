@@ -47,6 +47,13 @@ class RunContext:
         object.__setattr__(self, "outputs", paths)
 
 
+def resolve_for_backbone(cfg: Config, backbone: Backbone) -> Config:
+    """`cfg` with what it leaves to the source model filled in from its entry: the entry's own
+    name (for an alias such as `face`) and, unless one is given, its input side."""
+    image_size = backbone.image_size if cfg.image_size is None else cfg.image_size
+    return dataclasses.replace(cfg, backbone=backbone.name, image_size=image_size)
+
+
 def make_run_context(cfg: Config, data: PreparedData | None = None) -> RunContext:
     """The run's derived values, its backbone weights (downloaded once) and its prepared data
     (`data`, or prepared here); it writes nothing but the caches in checkpoint_dir.
@@ -55,6 +62,7 @@ def make_run_context(cfg: Config, data: PreparedData | None = None) -> RunContex
     the caches, which the others then read; all of them take rank 0's split.
     """
     backbone = get_backbone(cfg.backbone)  # an unknown name fails before any work
+    cfg = resolve_for_backbone(cfg, backbone)
     with main_first():
         pretrained = load_backbone_weights(cfg.pretrained, cfg.weights, backbone.name)
         face_crop = FaceCropSettings.from_config(cfg)

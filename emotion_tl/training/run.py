@@ -19,6 +19,7 @@ from emotion_tl.data.describe import make_data_report
 from emotion_tl.data.faces.crop import FACES_FILE
 from emotion_tl.data.split import check_same_split, save_split
 from emotion_tl.distributed import is_main, world_size
+from emotion_tl.evaluation.zero_shot import write_zero_shot
 from emotion_tl.storage import (
     check_free_space,
     check_writable,
@@ -114,6 +115,8 @@ def run_experiment(cfg: Config) -> list[ApproachResult]:
             results.append(done or train_approach(run, approach, stop, hook))
         if cfg.repeats > 1:
             run_repeats(run, stop)
+    if is_main():
+        write_zero_shot(run)
     if len(results) == 2 and is_main():
         write_report(run)
     return results
