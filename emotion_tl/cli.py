@@ -104,6 +104,8 @@ def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, ["backbone", "weights"])
+    # No --backbone: every source in the table (with --weights: the default one, resnet50).
+    parser.set_defaults(backbone=None)
     parser.add_argument(
         "--no_download",
         "--no-download",
@@ -170,8 +172,9 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
         run_import_csv,
     ),
     "weights": (
-        "fetch (or convert) the backbone's pretrained weights (the ImageNet ResNet50's by "
-        "default) once and say where they came from",
+        "fetch (or convert) the pretrained weights of every source model (or of --backbone: "
+        "the ImageNet ResNet50, the FER2013 face model) and the face detector's model once, "
+        "and say where they came from",
         add_weights_arguments,
         run_weights,
     ),

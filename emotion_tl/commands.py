@@ -78,19 +78,25 @@ def run_predict(args: argparse.Namespace) -> int:
 
 
 def run_weights(args: argparse.Namespace) -> int:
-    """`weights`: resolve the backbone's pretrained weights and the face detector's model once
-    (fetch or convert them) and say from where."""
+    """`weights`: resolve each source model's pretrained weights (or --backbone's) and the face
+    detector's model once (fetch or convert them) and say from where."""
     import time
 
     from emotion_tl.data.faces.detect import DETECTORS
     from emotion_tl.data.faces.model_file import face_model_path
-    from emotion_tl.model.backbones import load_backbone_weights
+    from emotion_tl.model.backbones import BACKBONES, DEFAULT_BACKBONE, load_backbone_weights
 
-    start = time.perf_counter()
-    weights = load_backbone_weights(
-        True, args.weights, args.backbone, allow_download=not args.no_download
-    )
-    print(f"weights: {weights.source} (resolved in {time.perf_counter() - start:.2f} s)")
+    if args.backbone is not None or args.weights:
+        names = [args.backbone or DEFAULT_BACKBONE]
+    else:
+        names = list(BACKBONES)
+    for name in names:
+        start = time.perf_counter()
+        weights = load_backbone_weights(
+            True, args.weights, name, allow_download=not args.no_download
+        )
+        seconds = time.perf_counter() - start
+        print(f"weights of {name}: {weights.source} (resolved in {seconds:.2f} s)")
     for name, entry in DETECTORS.items():
         print(f"face detector {name}: {face_model_path(entry.model)}")
     return 0

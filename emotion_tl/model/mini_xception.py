@@ -57,13 +57,16 @@ class XceptionBlock(nn.Module):
             nn.BatchNorm2d(out_channels, eps=BN_EPS),
             SameMaxPool2d(),
         )
+        # Keras' strided 1x1 convolution, taken as every second pixel and then a 1x1 one: the
+        # same numbers, but a strided 1x1 convolution's backward pass on channels_last CPU
+        # tensors crashed the process (PyTorch 2.14, fp32).
         self.shortcut = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, 1, stride=2, bias=False),
+            nn.Conv2d(in_channels, out_channels, 1, bias=False),
             nn.BatchNorm2d(out_channels, eps=BN_EPS),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.branch(x) + self.shortcut(x)
+        return self.branch(x) + self.shortcut(x[:, :, ::2, ::2])
 
 
 class MiniXception(nn.Module):

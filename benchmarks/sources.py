@@ -1,0 +1,157 @@
+"""Which model to transfer from, measured: each source's frozen and fine-tuned test accuracy over
+several seeds (each seed its own split), its seconds per epoch, and the zero-shot baseline where
+the source can answer for the categories itself.
+
+    python benchmarks/sources.py --sets lfw bundled scenes --seeds 0 1 2 3 4 --epochs 20
+
+The sets:
+- lfw: real faces, the 100 LFW faces (25x25 grey) that ship with scikit-image, labelled by eye
+  as smiling (happy) or not (neutral) in benchmarks/data/lfw_smiles.csv; 30 ambiguous faces are
+  left out, 70 remain;
+- bundled: the synthetic faces in Images/ (confused vs neutral);
+- scenes: the same kind of synthetic people pasted small into 640x480 photos
+  (`demo-faces --scene 640x480`), found and cropped by the face crop.
+Prints one table and writes it to --output (JSON) with every run's numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from emotion_tl.config import OUTPUT_PREFIX, Config
+from emotion_tl.demo_faces import generate_dataset
+from emotion_tl.evaluation.comparison import ZERO_SHOT_FILE
+from emotion_tl.evaluation.repeats import corrected_interval
+from emotion_tl.training.run import run_experiment
+
+LFW_LABELS = Path(__file__).parent / "data" / "lfw_smiles.csv"
+SETS = {  # name -> (categories, face crop)
+    "lfw": (("happy", "neutral"), "off"),  # already tight face crops
+    "bundled": (("confused", "neutral"), "auto"),
+    "scenes": (("confused", "neutral"), "auto"),
+}
+
+
+def make_lfw(out_dir: Path) -> Path:
+    """The labelled LFW faces as out_dir/<happy|neutral>/lfw_<index>.png."""
+    from skimage.data import lfw_subset
+
+    faces = lfw_subset()  # (200, 25, 25) in [0, 1]: 100 faces, then 100 non-faces
+    for row in pd.read_csv(LFW_LABELS).itertuples():
+        folder = out_dir / row.label
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = (faces[row.index] * 255).round().astype(np.uint8)
+        Image.fromarray(pixels).save(folder / f"lfw_{row.index:03d}.png")
+    return out_dir
+
+
+def make_set(name: str, root: Path, identities: int) -> Path:
+    """The folder of set `name`, made under `root` where it is not bundled."""
+    if name == "bundled":
+        return Path("Images")
+    if name == "lfw":
+        return make_lfw(root / "lfw")
+    out = root / "scenes"
+    generate_dataset(out, identities, 7, SETS[name][0], scene=(640, 480), workers=2)
+    return out
+
+
+def run_one(data_dir: Path, name: str, source: str, seed: int, epochs: int, out: Path) -> dict:
+    """Train both approaches from `source` on one split; their test accuracies and speeds."""
+    categories, face_crop = SETS[name]
+    cfg = Config(
+        data_dir=str(data_dir),
+        categories=categories,
+        backbone=source,
+        epochs=epochs,
+        seed=seed,
+        face_crop=face_crop,
+        checkpoint_dir=str(out),
+    )
+    start = time.perf_counter()
+    results = run_experiment(cfg)
+    row = {"set": name, "source": source, "seed": seed, "seconds": time.perf_counter() - start}
+    for result in results:
+        prefix = OUTPUT_PREFIX[result.approach]
+        row[f"{prefix}_acc"] = result.test_acc
+        row[f"{prefix}_s_per_epoch"] = result.seconds_per_epoch
+        row[f"{prefix}_trainable"] = result.trainable_params
+    split = pd.read_csv(out / "split.csv")["split"].value_counts()
+    row["test_fraction"] = split["test"] / split["train"]
+    if (out / ZERO_SHOT_FILE).is_file():
+        table = pd.read_csv(out / ZERO_SHOT_FILE)
+        row["zero_shot_acc"] = float((table["label"] == table["predicted"]).mean())
+    return row
+
+
+def summarize(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per set, source and model: mean test accuracy with its corrected 95% interval over the
+    seeds, and the median seconds per epoch."""
+    rows = []
+    for (name, source), group in runs.groupby(["set", "source"], sort=False):
+        ratio = float(group["test_fraction"].mean())
+        for model in ("frozen_weights", "finetuning", "zero_shot"):
+            if f"{model}_acc" not in group or group[f"{model}_acc"].isna().all():
+                continue
+            interval = corrected_interval(group[f"{model}_acc"].to_numpy(), ratio)
+            speed = group.get(f"{model}_s_per_epoch")
+            rows.append(
+                {
+                    "set": name,
+                    "source": source,
+                    "model": model,
+                    "seeds": len(group),
+                    "accuracy": round(interval.mean, 3),
+                    "interval": f"{interval.low:.3f}..{interval.high:.3f}",
+                    "s_per_epoch": None if speed is None else round(float(speed.median()), 3),
+                    "trainable": group.get(f"{model}_trainable", pd.Series([0])).iloc[0],
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=["lfw", "bundled"])
+    parser.add_argument("--sources", nargs="+", default=["resnet50", "face"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--identities", type=int, default=100, help="people in the scenes set")
+    parser.add_argument("--output", type=Path, default=Path("benchmarks/sources.json"))
+    args = parser.parse_args()
+    runs = []
+    with tempfile.TemporaryDirectory() as temp:
+        root = Path(temp)
+        for name in args.sets:
+            data_dir = make_set(name, root, args.identities)
+            for seed in args.seeds:
+                for source in args.sources:
+                    out = root / "runs" / name / source / str(seed)
+                    runs.append(run_one(data_dir, name, source, seed, args.epochs, out))
+                    print(json.dumps(runs[-1]), flush=True)
+    runs = pd.DataFrame(runs)
+    summary = summarize(runs)
+    print(summary.to_string(index=False))
+    args.output.write_text(
+        json.dumps(
+            {
+                "args": vars(args) | {"output": str(args.output)},
+                "summary": summary.to_dict("records"),
+                "runs": runs.to_dict("records"),
+            },
+            indent=1,
+            default=float,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
