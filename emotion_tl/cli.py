@@ -48,7 +48,8 @@ EXAMPLES = """examples:
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    add_config_arguments(parser)
+    # Several sources (`--backbone resnet50 face`): each trained, then all compared.
+    add_config_arguments(parser, several=["backbone"])
 
 
 def add_lr_find_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,20 +18,30 @@ def run_train(args: argparse.Namespace) -> int:
     from emotion_tl.distributed import is_main, start_distributed
     from emotion_tl.training.resume import TrainingInterrupted
     from emotion_tl.training.run import run_experiment, summarize
+    from emotion_tl.training.sources import run_sources
 
-    cfg = config_from_args(args)
+    sources = args.backbone
+    cfg = config_from_args(args, backbone=sources[0])
     check_distributed_config(cfg)
     try:
         with start_distributed(resolve_device(cfg.device)):
             main_process = is_main()
-            results = run_experiment(cfg)
+            if len(sources) > 1:
+                results = run_sources(cfg, sources)
+            else:
+                results = {cfg.backbone: run_experiment(cfg)}
     except TrainingInterrupted as stopped:
         logger.warning("%s", stopped)
         return stopped.exit_status
     if not main_process:
         return 0
     print()
-    print(summarize(results).to_string(index=False))
+    for source, source_results in results.items():
+        if len(results) > 1:
+            print(f"{source}:")
+        print(summarize(source_results).to_string(index=False))
+    if len(results) > 1 and cfg.approach == "both":
+        print(f"\nEvery model side by side: {cfg.checkpoint_dir}/comparison.md")
     print(f"\nOutputs in {cfg.checkpoint_dir}/")
     return 0
 
@@ -52,12 +62,20 @@ def check_distributed_config(cfg: Config) -> None:
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    """`compare`: write the comparison report and print its summary."""
-    from emotion_tl.evaluation.report import write_comparison_report
+    """`compare`: write the comparison report (of a several-source run: of every model) and
+    print its summary."""
+    from emotion_tl.evaluation.report import write_comparison_report, write_sources_report
     from emotion_tl.evaluation.repredict import restore_test_predictions
+    from emotion_tl.evaluation.sources import read_sources, source_dir
 
-    restore_test_predictions(args.checkpoint_dir, args.data_dir)
-    paths = write_comparison_report(args.checkpoint_dir, args.data_dir)
+    sources = read_sources(args.checkpoint_dir)
+    folders = [source_dir(args.checkpoint_dir, s) for s in sources or []]
+    for folder in folders or [args.checkpoint_dir]:
+        restore_test_predictions(folder, args.data_dir)
+    if sources:
+        paths = write_sources_report(args.checkpoint_dir, sources)
+    else:
+        paths = write_comparison_report(args.checkpoint_dir, args.data_dir)
     print(paths["md"].read_text())
     print("Wrote " + ", ".join(str(p) for p in paths.values()))
     return 0

@@ -204,10 +204,13 @@ def config_from_dict(values: dict[str, Any]) -> Config:
     return Config(**values)
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, names: Iterable[str] = ()) -> None:
-    """Add one option per Config field (`--data_dir`, `--epochs`, ...), or per field in `names`."""
+def add_config_arguments(
+    parser: argparse.ArgumentParser, names: Iterable[str] = (), *, several: Iterable[str] = ()
+) -> None:
+    """Add one option per Config field (`--data_dir`, `--epochs`, ...), or per field in `names`;
+    the fields in `several` take one or more values (a list; each run takes one of them)."""
     hints = get_type_hints(Config)
-    wanted = set(names)
+    wanted, several = set(names), set(several)
     for f in dataclasses.fields(Config):
         if wanted and f.name not in wanted:
             continue
@@ -225,6 +228,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, names: Iterable[str] =
             kwargs["choices"] = f.metadata["choices"]
         if f.name == "categories":
             kwargs.update(nargs="+", metavar="CATEGORY", default=list(f.default))
+        elif f.name in several:
+            kwargs.update(nargs="+", type=_scalar_type(kind), default=[f.default])
         else:
             kwargs["type"] = _scalar_type(kind)
         parser.add_argument(f"--{f.name}", **kwargs)

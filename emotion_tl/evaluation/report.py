@@ -19,7 +19,8 @@ from emotion_tl.evaluation.comparison import ApproachOutputs, Comparison, load_c
 from emotion_tl.evaluation.paired import find_only_right
 from emotion_tl.evaluation.predict import predictor_from_checkpoint
 from emotion_tl.evaluation.predictions import find_hardest
-from emotion_tl.figures.evaluation import plot_comparison, plot_mistakes
+from emotion_tl.evaluation.sources import SourcesComparison, build_sources_comparison
+from emotion_tl.figures.evaluation import plot_comparison, plot_mistakes, plot_sources
 from emotion_tl.storage import save_figure_atomic, write_atomic
 
 logger = logging.getLogger("emotion_tl")
@@ -135,4 +136,79 @@ def write_comparison_report(
     except OSError as error:  # the images moved: the report stands without these figures
         logger.warning("No mistakes/Grad-CAM figures: cannot read the test images (%s)", error)
         paths = {k: p for k, p in paths.items() if p.is_file()}
+    return paths
+
+
+SOURCE_COLUMNS = {  # sources table column -> its heading in comparison.md
+    "accuracy": "test accuracy",
+    "interval": "95% interval",
+    "trainable_params": "trainable params",
+    "training_seconds": "training s",
+    "seconds_per_epoch": "s/epoch",
+    "vs_best_p": "McNemar p vs best",
+    "over_splits": "mean over splits (interval)",
+}
+
+
+def format_sources_markdown(comparison: SourcesComparison, sources: list[str]) -> str:
+    """comparison.md of a several-source run: every model, then the paired tests in words."""
+    table = comparison.table.copy()
+    table["interval"] = [
+        f"{lo:.3f} to {hi:.3f}" for lo, hi in zip(table["low"], table["high"], strict=True)
+    ]
+    if "repeats_mean" in table:
+        table["over_splits"] = [
+            "-" if pd.isna(m) else f"{m:.3f} ({lo:.3f} to {hi:.3f}, {int(k)} splits)"
+            for m, lo, hi, k in table[
+                ["repeats_mean", "repeats_low", "repeats_high", "splits"]
+            ].itertuples(index=False)
+        ]
+    columns = [c for c in SOURCE_COLUMNS if c in table]
+    shown = table.set_index("model")[columns].rename(columns=SOURCE_COLUMNS)
+    shown = shown.map(lambda v: v if isinstance(v, str) else format_cell(v))
+    best = table.loc[table["best"], "model"].iloc[0]
+    lines = [
+        "# Which model to transfer from",
+        "",
+        f"Sources: {', '.join(sources)}. Every model scored on the same "
+        f"{comparison.num_test_images} held-out test images; the interval is the 95% Wilson "
+        "interval of the test accuracy, and McNemar's exact test compares each model with the "
+        f"most accurate one, **{best}**.",
+        "",
+        shown.to_markdown(colalign=["left"] + ["right"] * len(columns), disable_numparse=True),
+        "",
+        *[f"- {sentence}" for sentence in comparison.sentences],
+        "",
+        "Each source's own comparison of its two approaches: "
+        + ", ".join(f"[{s}]({s}/comparison.md)" for s in sources),
+        "",
+        "![comparison](comparison.png)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_sources_report(checkpoint_dir: str | Path, sources: list[str]) -> dict[str, Path]:
+    """Write comparison.csv/.json/.md/.png of a several-source run into checkpoint_dir."""
+    checkpoint_dir = Path(checkpoint_dir)
+    comparison = build_sources_comparison(checkpoint_dir, sources)
+    table = comparison.table
+    contents = {
+        "csv": table.to_csv(index=False).encode(),
+        "json": json.dumps(
+            {
+                "sources": sources,
+                "models": json.loads(table.to_json(orient="records")),
+                "paired_tests": comparison.sentences,
+            },
+            indent=2,
+        ).encode(),
+        "md": format_sources_markdown(comparison, sources).encode(),
+    }
+    best = table.loc[table["best"], "model"].iloc[0]
+    figure = plot_sources(table, f"{comparison.num_test_images} test images; best: {best}")
+    paths = {kind: checkpoint_dir / f"{REPORT_NAME}.{kind}" for kind in (*contents, "png")}
+    for kind, content in contents.items():
+        write_atomic(paths[kind], content)
+    save_figure_atomic(figure, paths["png"])
     return paths

@@ -176,3 +176,24 @@ def plot_feature_maps(
         ax.set_ylabel(f"second direction ({ratios[1]:.0%})")
     figure.suptitle("Each image's features, projected onto their two main directions (PCA)")
     return figure
+
+
+def plot_sources(table: pd.DataFrame, title: str = "") -> Figure:
+    """Every source's models side by side: test accuracy with its 95% interval (a bar each,
+    the best one darker), and trainable parameters on a log scale."""
+    figure = Figure(figsize=(11, 0.5 * len(table) + 1.8), layout="constrained")
+    accuracy_ax, size_ax = figure.subplots(1, 2, sharey=True, width_ratios=[2, 1])
+    positions = np.arange(len(table))[::-1]
+    colours = ["#1f4e79" if best else "#7fa7cf" for best in table["best"]]
+    errors = [table["accuracy"] - table["low"], table["high"] - table["accuracy"]]
+    accuracy_ax.barh(positions, table["accuracy"], xerr=errors, color=colours, capsize=3)
+    accuracy_ax.set_yticks(positions, table["model"])
+    accuracy_ax.set_xlim(0, 1)
+    accuracy_ax.set_xlabel("test accuracy (95% interval)")
+    trainable = table["trainable_params"].astype(float).fillna(0).clip(lower=1)
+    size_ax.barh(positions, trainable, color="#999999")
+    size_ax.set_xscale("log")
+    size_ax.set_xlabel("trainable parameters (log scale; zero-shot: none)")
+    if title:
+        figure.suptitle(title)
+    return figure

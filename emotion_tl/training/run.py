@@ -19,6 +19,7 @@ from emotion_tl.data.describe import make_data_report
 from emotion_tl.data.faces.crop import FACES_FILE
 from emotion_tl.data.split import check_same_split, save_split
 from emotion_tl.distributed import is_main, world_size
+from emotion_tl.evaluation.sources import SOURCES_FILE
 from emotion_tl.evaluation.zero_shot import write_zero_shot
 from emotion_tl.storage import (
     check_free_space,
@@ -128,6 +129,8 @@ def write_report(run: RunContext) -> None:
 
     try:
         report = write_comparison_report(run.out_dir, data_dir=run.cfg.data_dir)
+        # An earlier several-source run's list: comparison.* is this run's report now.
+        (run.out_dir / SOURCES_FILE).unlink(missing_ok=True)
         logger.info("Comparison report: %s", report["md"])
     except (ValueError, OSError) as error:  # the trained models are saved all the same
         logger.warning(
