@@ -52,6 +52,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, several=["backbone"])
 
 
+def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_arguments(parser)
+
+
 def add_lr_find_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
     parser.add_argument("--steps", type=int, default=100, help="training steps, one rate each")
@@ -124,9 +128,10 @@ def add_demo_faces_arguments(parser: argparse.ArgumentParser) -> None:
 # name -> (what it does, its options, what runs it)
 COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "train": (
-        "train ResNet50 on data_dir/<category>/ with frozen weights (A) and/or "
-        "fine-tuning (B); write checkpoints, histories, confusion matrices and the "
-        "comparison report (the default command)",
+        "train a pretrained model (ImageNet ResNet50 by default; several with --backbone A B) "
+        "on data_dir/<category>/ with frozen weights (A) and/or fine-tuning (B); write "
+        "checkpoints, histories, confusion matrices and the comparison report (the default "
+        "command)",
         add_train_arguments,
         run_train,
     ),
@@ -144,7 +149,7 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
     "audit": (
         "look for near-copies, likely wrong labels and poor pictures in data_dir (nothing is "
         "changed); write audit.csv/.md/.png to checkpoint_dir",
-        add_train_arguments,
+        add_audit_arguments,
         run_audit,
     ),
     "lr-find": (

@@ -16,13 +16,18 @@ from conftest import make_image_folder, make_tiny_config
 from PIL import Image
 from skimage import data as skimage_data
 
+from emotion_tl.audit.features import label_check_features
+from emotion_tl.cli import main
 from emotion_tl.evaluation.comparison import ZERO_SHOT, ZERO_SHOT_FILE, load_comparison
-from emotion_tl.evaluation.predict import predict_paths
+from emotion_tl.evaluation.explain import explain_images
+from emotion_tl.evaluation.predict import load_predictor, predict_paths
 from emotion_tl.evaluation.zero_shot import match_source_classes, restrict_probabilities
 from emotion_tl.model import fer_weights
 from emotion_tl.model.backbones import get_backbone
 from emotion_tl.model.checkpoint import load_checkpoint
 from emotion_tl.model.mini_xception import EXPRESSIONS, MiniXception
+from emotion_tl.model.network import build_model
+from emotion_tl.training.context import make_run_context
 from emotion_tl.training.run import run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,9 +125,25 @@ def test_both_approaches_train_on_the_face_source(image_dir, tmp_path):
             assert moved == []  # bit for bit, BatchNorm statistics included
         else:
             assert "stem.0.weight" in moved and "block4.branch.1.running_mean" in moved
-    table = predict_paths([out / "finetuning_best.pt"], [image_dir / "circle"], device="cpu")
-    assert len(table) == 10 and set(table["predicted"]) <= {"circle", "square"}
     assert not (out / ZERO_SHOT_FILE).exists()  # circles are no expression
+    assert (out / "gradcam.png").is_file()  # the report's Grad-CAM read the last block
+
+    # Everything after training follows the source: ONNX, predict, Grad-CAM, the audit.
+    best = out / "finetuning_best.pt"
+    assert main(["export", "--checkpoint", str(best)]) == 0
+    folders = [image_dir / "circle", image_dir / "square"]
+    from_pt = predict_paths([best], folders, device="cpu", precision="fp32")
+    from_onnx = predict_paths([best.with_suffix(".onnx")], folders, device="cpu")
+    assert len(from_pt) == 20 and set(from_pt["predicted"]) <= {"circle", "square"}
+    difference = from_pt.filter(like="prob_").to_numpy() - from_onnx.filter(like="prob_").to_numpy()
+    assert np.abs(difference).max() <= 1e-4
+    pictures = [read_uint8(p) for p in sorted(image_dir.rglob("*.png"))[:3]]
+    maps, probabilities, _ = explain_images(load_predictor(best), pictures)
+    assert maps.shape == (3, 64, 64) and probabilities.shape == (3, 2)
+    run = make_run_context(dataclasses.replace(cfg, backbone="face"))
+    model = build_model(2, run.pretrained.weights, backbone="face")
+    features = label_check_features(model, run)
+    assert features.shape[0] == len(run.data.table) and features.shape[1] % 64 == 0  # block3
 
 
 def test_the_zero_shot_baseline_is_the_untrained_model_s_answer(tmp_path, expression_model):

@@ -13,6 +13,7 @@ first as training did), the backbone and where the weights came from.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -66,16 +67,20 @@ def export_onnx(checkpoint_path: str | Path, out_path: str | Path) -> Path:
     temporary = out_path.with_name(f".{out_path.name}.export")
     temporary.parent.mkdir(parents=True, exist_ok=True)
     try:
-        torch.onnx.export(
-            model,
-            (example,),
-            str(temporary),
-            input_names=[INPUT],
-            output_names=[OUTPUT],
-            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
-            opset_version=OPSET,
-            dynamo=False,
-        )
+        with warnings.catch_warnings():
+            # Sizes the trace reads as constants (the face model's padding) are constants
+            # here: the exported model takes `size` x `size` images only.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            torch.onnx.export(
+                model,
+                (example,),
+                str(temporary),
+                input_names=[INPUT],
+                output_names=[OUTPUT],
+                dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+                opset_version=OPSET,
+                dynamo=False,
+            )
         exported = onnx.load(str(temporary))
     finally:
         temporary.unlink(missing_ok=True)

@@ -25,15 +25,26 @@ EXPRESSIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"
 BLOCK_CHANNELS = ((8, 16), (16, 32), (32, 64), (64, 128))
 
 
+def pad_same(x: torch.Tensor) -> torch.Tensor:
+    """Pad (B, C, H, W) with -inf as Keras pads a 3x3, stride-2 "same" window: the odd pixel
+    left over goes at the bottom and right."""
+    pads = []
+    for size in (x.shape[-1], x.shape[-2]):  # F.pad lists the last dimension first
+        total = max((math.ceil(size / 2) - 1) * 2 + 3 - size, 0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads, value=float("-inf"))
+
+
+# One call in a symbolic trace (the audit's and Grad-CAM's feature extractors), not its steps:
+# the padding depends on the input's size, which a trace does not know.
+torch.fx.wrap("pad_same")
+
+
 class SameMaxPool2d(nn.Module):
     """3x3 max-pooling at stride 2 with Keras' "same" padding: (B, C, H, W) -> ceil(H/2)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pads = []
-        for size in (x.shape[-1], x.shape[-2]):  # F.pad lists the last dimension first
-            total = max((math.ceil(size / 2) - 1) * 2 + 3 - size, 0)
-            pads += [total // 2, total - total // 2]
-        return F.max_pool2d(F.pad(x, pads, value=float("-inf")), 3, 2)
+        return F.max_pool2d(pad_same(x), 3, 2)
 
 
 def separable_conv(in_channels: int, out_channels: int) -> nn.Sequential:
