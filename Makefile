@@ -40,9 +40,9 @@ lint: setup
 benchmark: weights
 	$(PY) benchmarks/benchmark.py --data_dir Images --output benchmarks/results.json
 
-## notebooks: run the four notebooks in order with papermill into notebooks/output/
+## notebooks: run the five notebooks in order with papermill into notebooks/output/
 ##            (PARAMS=file.yaml overrides parameters; paths in it are relative to notebooks/)
-NOTEBOOKS := 01_explore_data 02_frozen_weights 03_finetuning 04_compare
+NOTEBOOKS := 01_explore_data 02_frozen_weights 03_finetuning 04_compare 05_which_source
 notebooks: weights
 	mkdir -p notebooks/output
 	for nb in $(NOTEBOOKS); do \
@@ -59,7 +59,7 @@ sweep: weights
 ## notebooks-clean: normalise the committed notebooks; 01 keeps the outputs of the last
 ##                  `make notebooks` (run it first, with the default parameters)
 notebooks-clean: setup
-	$(PY) tools/clean_notebooks.py notebooks/02_frozen_weights.ipynb \
+	$(PY) tools/clean_notebooks.py notebooks/02_frozen_weights.ipynb notebooks/05_which_source.ipynb \
 		notebooks/03_finetuning.ipynb notebooks/04_compare.ipynb
 	$(PY) tools/clean_notebooks.py --keep-outputs notebooks/output/01_explore_data.ipynb \
 		--out notebooks/01_explore_data.ipynb

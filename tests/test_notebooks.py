@@ -1,7 +1,8 @@
 """The course notebooks: they run headless with smoke parameters, nbval agrees, and they are clean.
 
-One module-scoped fixture runs all four notebooks in order with papermill (02 and 03 write
-checkpoints that 04 reads); the tests then check what each run produced.
+One module-scoped fixture runs all five notebooks in order with papermill (02 and 03 write
+checkpoints that 04 reads; 05 trains each source in a folder of its own); the tests then check
+what each run produced.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from conftest import make_image_folder
 from emotion_tl.config import Config
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
-ORDER = ["01_explore_data", "02_frozen_weights", "03_finetuning", "04_compare"]
+ORDER = ["01_explore_data", "02_frozen_weights", "03_finetuning", "04_compare", "05_which_source"]
+OWN_PARAMETERS = {"05_which_source": {"sources"}}  # a notebook's parameters that are no field
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
@@ -40,7 +42,7 @@ def make_smoke_data(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory) -> dict:
-    """Run 01 -> 04 with smoke parameters; return the parameters and the executed notebooks."""
+    """Run 01 -> 05 with smoke parameters; return the parameters and the executed notebooks."""
     root = tmp_path_factory.mktemp("notebooks")
     parameters = {
         "data_dir": str(make_smoke_data(root / "images")),
@@ -56,10 +58,12 @@ def smoke(tmp_path_factory) -> dict:
     executed = {}
     for name in ORDER:
         output = root / f"{name}.ipynb"
+        # 05 compares sources in a folder of its own, as its default does
+        own = {"checkpoint_dir": str(root / "sources")} if name == "05_which_source" else {}
         papermill.execute_notebook(
             NOTEBOOKS / f"{name}.ipynb",
             output,
-            parameters=parameters,
+            parameters=parameters | own,
             kernel_name="python3",
             cwd=root,
             progress_bar=False,
@@ -155,6 +159,20 @@ def test_compare_notebook_reads_both_runs(smoke):
     assert "frozen" in text and "fine-tuning" in text
 
 
+def test_sources_notebook_trains_and_compares_each_source(smoke):
+    notebook = smoke["executed"]["05_which_source"]
+    assert count_figures(notebook) == 3  # inputs, feature maps, the sources' accuracies
+    (table,) = [o for o in code_outputs(notebook, "comparison.table") if "data" in o]
+    rows = table["data"]["text/plain"]
+    for model in ("resnet50/frozen_weights", "fer_mini_xception/finetuning"):
+        assert model in rows
+    assert "zero_shot" not in rows  # circles and squares are no expressions
+    out = smoke["root"] / "sources"
+    assert (out / "resnet50" / "finetuning_best.pt").is_file()
+    assert (out / "fer_mini_xception" / "frozen_weights_best.pt").is_file()
+    assert (out / "comparison.md").read_text().startswith("# Which model to transfer from")
+
+
 def test_nbval_reruns_the_notebooks(smoke):
     """nbval re-executes notebooks and compares the cells marked NBVAL_CHECK_OUTPUT.
 
@@ -214,7 +232,7 @@ def test_committed_notebooks_are_clean(name):
     parameters = [c for c in notebook.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(parameters) == 1
     fields = {f.name for f in dataclasses.fields(Config)}
-    assert set(parameter_names(parameters[0])) <= fields
+    assert set(parameter_names(parameters[0])) <= fields | OWN_PARAMETERS.get(name, set())
     code = [cell for cell in notebook.cells if cell.cell_type == "code"]
     executed = any(cell.outputs for cell in code)
     # Without outputs, no counts; with a real run's outputs, the counts of a fresh run: 1, 2, ...

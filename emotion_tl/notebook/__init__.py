@@ -18,13 +18,19 @@ from emotion_tl.data.metadata import read_metadata, summarize_metadata
 from emotion_tl.data.prepare import prepare_data
 from emotion_tl.demo_faces import make_sample, render_scene
 from emotion_tl.evaluation.comparison import load_approach_outputs, load_comparison
-from emotion_tl.evaluation.feature_map import map_images, plot_feature_map_report
+from emotion_tl.evaluation.feature_map import (
+    map_images,
+    map_sources,
+    plot_feature_map_report,
+    show_source_inputs,
+)
 from emotion_tl.evaluation.repeats import describe_repeats, read_repeats
 from emotion_tl.evaluation.report import (
     plot_comparison_report,
     plot_gradcam_report,
     plot_hardest_images,
 )
+from emotion_tl.evaluation.sources import build_sources_comparison, describe_sources
 from emotion_tl.evaluation.summary import (
     accuracy_by_intensity,
     compare_saved_runs,
@@ -34,7 +40,7 @@ from emotion_tl.evaluation.summary import (
     plot_disagreements,
     write_summary,
 )
-from emotion_tl.figures.evaluation import plot_confusion_matrix
+from emotion_tl.figures.evaluation import plot_confusion_matrix, plot_sources
 from emotion_tl.figures.faces import plot_face_crops
 from emotion_tl.figures.repeats import plot_repeats
 from emotion_tl.figures.training import plot_histories, plot_history, plot_running_means
@@ -51,6 +57,7 @@ from emotion_tl.notebook.photo_widget import make_photo_widget
 from emotion_tl.training.approach import train_approach
 from emotion_tl.training.rate_demo import compare_learning_rates, rate_table
 from emotion_tl.training.run import prepare_run, summarize
+from emotion_tl.training.sources import resolve_sources, run_sources
 
 __all__ = [
     "FaceCropSettings",
@@ -58,6 +65,7 @@ __all__ = [
     "accuracy_by_intensity",
     "audit_data",
     "build_model",
+    "build_sources_comparison",
     "compare_learning_rates",
     "compare_saved_runs",
     "config_from_parameters",
@@ -65,6 +73,7 @@ __all__ = [
     "describe_faces",
     "describe_image_files",
     "describe_repeats",
+    "describe_sources",
     "find_disagreements",
     "load_approach_outputs",
     "load_checkpoint",
@@ -78,6 +87,7 @@ __all__ = [
     "make_sample",
     "make_training_widgets",
     "map_images",
+    "map_sources",
     "mean_change",
     "measure_approaches",
     "model_from_checkpoint",
@@ -93,13 +103,17 @@ __all__ = [
     "plot_history",
     "plot_repeats",
     "plot_running_means",
+    "plot_sources",
     "prepare_data",
     "prepare_run",
     "rate_table",
     "read_metadata",
     "read_repeats",
     "render_scene",
+    "resolve_sources",
+    "run_sources",
     "running_mean",
+    "show_source_inputs",
     "summarize",
     "summarize_image_files",
     "summarize_metadata",

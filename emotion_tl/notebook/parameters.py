@@ -7,6 +7,7 @@ import difflib
 from typing import Any
 
 from emotion_tl.config import Config, config_from_dict
+from emotion_tl.model.backbones import resolve_config
 from emotion_tl.notebook.training_panel import TrainingPanel
 from emotion_tl.notebook.widget_runs import Find, Train, find_live, train_live
 
@@ -44,7 +45,9 @@ def collect_parameters(namespace: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def config_from_parameters(namespace: dict[str, Any], **fixed: Any) -> Config:
+def config_from_parameters(
+    namespace: dict[str, Any], *, own: tuple[str, ...] = (), **fixed: Any
+) -> Config:
     """Build the Config from a notebook's parameters (`globals()`); unknown names fail loudly.
 
     Call it in the cell right after the parameters cell, before defining anything else. Run
@@ -52,9 +55,11 @@ def config_from_parameters(namespace: dict[str, Any], **fixed: Any) -> Config:
     Papermill only warns about a parameter the notebook does not declare and then injects it
     anyway; here any such name that is not a Config field (for example `epoch` for `epochs`)
     stops the notebook with a message naming the valid fields. `fixed` sets fields the notebook
-    decides itself, such as `approach="frozen"`.
+    decides itself, such as `approach="frozen"`; `own` names parameters that are the notebook's
+    own and no Config field (05's `sources`). The Config returned names the source model's
+    entry and its input side where the parameters leave them to it.
     """
-    values = collect_parameters(namespace)
+    values = {k: v for k, v in collect_parameters(namespace).items() if k not in own}
     fields = [f.name for f in dataclasses.fields(Config)]
     known_before = namespace.get(NAMES_AT_FIRST_CONFIG)
     if known_before is not None:
@@ -77,7 +82,8 @@ def config_from_parameters(namespace: dict[str, Any], **fixed: Any) -> Config:
             "['confused', 'neutral']. With papermill, pass lists in YAML (-y or -f params.yaml): "
             "-p turns a list into a string."
         )
-    cfg = config_from_dict(values | fixed)
+    # Concrete for the cells that follow: the source's own name and input side where unset.
+    cfg = resolve_config(config_from_dict(values | fixed))
     namespace.setdefault(NAMES_AT_FIRST_CONFIG, set(namespace))
     return cfg
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.data.files import list_categories
+from emotion_tl.model.backbones import BACKBONES, get_backbone
 from emotion_tl.notebook.widget_runs import (
     FINDER_STEPS,
     WIDGET_RUNS,
@@ -29,6 +30,14 @@ from emotion_tl.notebook.widget_runs import (
 from emotion_tl.storage import figure_png
 
 IMAGE_CHOICES = (10, 20, 40, 80, 160)  # images per category offered, besides "all"
+
+
+def describe_source(name: str) -> str:
+    """A source model's name for the dropdown, with the input it reads: 'resnet50 (224 px,
+    colour)'."""
+    entry = get_backbone(name)
+    colour = "colour" if entry.channels == "rgb" else "grey"
+    return f"{entry.name} ({entry.image_size} px, {colour})"
 
 
 class TrainingPanel:
@@ -85,7 +94,15 @@ class TrainingPanel:
         self.rate_used = widgets.HTML()
         self.learning_rate.observe(lambda _: self.show_rate(), names="value")
         self.show_rate()
-        chosen = [self.epochs, self.categories, hint, self.images, self.batch_size]
+        # The source model: every entry of the backbone table (the notebook's own first).
+        sources = list(dict.fromkeys([get_backbone(cfg.backbone).name, *BACKBONES]))
+        self.backbone = widgets.Dropdown(
+            options=[(describe_source(name), name) for name in sources],
+            value=sources[0],
+            description="source model",
+            style={"description_width": "initial"},
+        )
+        chosen = [self.backbone, self.epochs, self.categories, hint, self.images, self.batch_size]
         return [*chosen, self.learning_rate, self.rate_used]
 
     def _make_outputs(self) -> list[Any]:
@@ -147,8 +164,12 @@ class TrainingPanel:
 
     def chosen_config(self) -> Config:
         """The notebook's Config with the widget's choices, in this run's own folder."""
+        source = self.backbone.value
         chosen = dataclasses.replace(
             self.cfg,
+            backbone=source,
+            # another source than the notebook's reads its own input side
+            image_size=self.cfg.image_size if source == self.cfg.backbone else None,
             epochs=self.epochs.value,
             categories=tuple(self.categories.value),
             max_images_per_category=self.images.value,

@@ -21,7 +21,12 @@ from emotion_tl.data.faces.crop import FaceCropSettings
 from emotion_tl.data.prepare import PreparedData, prepare_data, take_main_split
 from emotion_tl.device import resolve_device, resolve_precision
 from emotion_tl.distributed import main_first
-from emotion_tl.model.backbones import Backbone, get_backbone, load_backbone_weights
+from emotion_tl.model.backbones import (
+    Backbone,
+    get_backbone,
+    load_backbone_weights,
+    resolve_config,
+)
 from emotion_tl.model.weights import Pretrained
 from emotion_tl.training.outputs import make_output_paths
 
@@ -47,13 +52,6 @@ class RunContext:
         object.__setattr__(self, "outputs", paths)
 
 
-def resolve_for_backbone(cfg: Config, backbone: Backbone) -> Config:
-    """`cfg` with what it leaves to the source model filled in from its entry: the entry's own
-    name (for an alias such as `face`) and, unless one is given, its input side."""
-    image_size = backbone.image_size if cfg.image_size is None else cfg.image_size
-    return dataclasses.replace(cfg, backbone=backbone.name, image_size=image_size)
-
-
 def make_run_context(cfg: Config, data: PreparedData | None = None) -> RunContext:
     """The run's derived values, its backbone weights (downloaded once) and its prepared data
     (`data`, or prepared here); it writes nothing but the caches in checkpoint_dir.
@@ -62,7 +60,7 @@ def make_run_context(cfg: Config, data: PreparedData | None = None) -> RunContex
     the caches, which the others then read; all of them take rank 0's split.
     """
     backbone = get_backbone(cfg.backbone)  # an unknown name fails before any work
-    cfg = resolve_for_backbone(cfg, backbone)
+    cfg = resolve_config(cfg)
     with main_first():
         pretrained = load_backbone_weights(cfg.pretrained, cfg.weights, backbone.name)
         face_crop = FaceCropSettings.from_config(cfg)
