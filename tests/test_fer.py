@@ -21,7 +21,6 @@ from emotion_tl.cli import main
 from emotion_tl.evaluation.comparison import ZERO_SHOT, ZERO_SHOT_FILE, load_comparison
 from emotion_tl.evaluation.explain import explain_images
 from emotion_tl.evaluation.predict import load_predictor, predict_paths
-from emotion_tl.evaluation.zero_shot import match_source_classes, restrict_probabilities
 from emotion_tl.model import fer_weights
 from emotion_tl.model.backbones import get_backbone
 from emotion_tl.model.checkpoint import load_checkpoint
@@ -29,6 +28,7 @@ from emotion_tl.model.mini_xception import EXPRESSIONS, MiniXception
 from emotion_tl.model.network import build_model
 from emotion_tl.training.context import make_run_context
 from emotion_tl.training.run import run_experiment
+from emotion_tl.training.zero_shot import match_source_classes, restrict_probabilities
 
 ROOT = Path(__file__).resolve().parents[1]
 KERAS_TOLERANCE = 1e-5  # probabilities: the same float32 arithmetic, in another order

@@ -19,7 +19,7 @@ from emotion_tl.evaluation.predictions import read_predictions_table
 from emotion_tl.model.checkpoint import CheckpointError, load_checkpoint
 
 ENSEMBLE = "ensemble"
-ZERO_SHOT = "zero_shot"  # the untrained source model's own answer (evaluation/zero_shot.py)
+ZERO_SHOT = "zero_shot"  # the untrained source model's own answer (training/zero_shot.py)
 ZERO_SHOT_FILE = "zero_shot_test_predictions.csv"
 
 

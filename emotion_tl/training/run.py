@@ -20,7 +20,6 @@ from emotion_tl.data.faces.crop import FACES_FILE
 from emotion_tl.data.split import check_same_split, save_split
 from emotion_tl.distributed import is_main, world_size
 from emotion_tl.evaluation.sources import SOURCES_FILE
-from emotion_tl.evaluation.zero_shot import write_zero_shot
 from emotion_tl.storage import (
     check_free_space,
     check_writable,
@@ -32,6 +31,7 @@ from emotion_tl.training.approach import ApproachResult, train_approach
 from emotion_tl.training.context import RunContext, make_run_context
 from emotion_tl.training.repeats import make_time_estimate, run_repeats
 from emotion_tl.training.resume import catch_stop_signals, load_finished
+from emotion_tl.training.zero_shot import write_zero_shot
 
 logger = logging.getLogger("emotion_tl")
 

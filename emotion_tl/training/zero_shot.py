@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,9 +20,7 @@ from emotion_tl.evaluation.inference import predict_loader
 from emotion_tl.evaluation.predictions import make_predictions_table
 from emotion_tl.model.backbones import Backbone
 from emotion_tl.storage import write_atomic
-
-if TYPE_CHECKING:  # the run context is training's; evaluation only reads it
-    from emotion_tl.training.context import RunContext
+from emotion_tl.training.context import RunContext
 
 logger = logging.getLogger("emotion_tl")
 
