@@ -5,6 +5,10 @@ and count the flipped images among the top 2x(number flipped) label suspects.
     python benchmarks/audit.py --data_dir Images --flip confused:neutral --share 0.1
     python benchmarks/audit.py --categories confused neutral
     python benchmarks/audit.py --face_crop on --seed 1
+    python benchmarks/audit.py --data_dir lfw --flip happy:neutral --share 0.2 --backbone face
+
+`--data_dir lfw` audits the real faces of benchmarks/sources.py (scikit-image's LFW faces,
+labelled smiling or not); `--backbone` chooses the source whose features the label check reads.
 
 Each audit runs twice: the first computes the frozen features, the second reads them from the cache.
 """
@@ -18,6 +22,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from sources import make_lfw  # benchmarks/sources.py, beside this file
 
 from emotion_tl.audit.run import audit_data
 from emotion_tl.config import Config
@@ -34,11 +39,15 @@ def main() -> None:
         "--categories", nargs="+", default=None, help="categories to audit (default: all)"
     )
     parser.add_argument("--face_crop", default="auto", help="as the audit command's --face_crop")
+    parser.add_argument("--backbone", default=Config.backbone, help="the source model")
     args = parser.parse_args()
     source, target = args.flip.split(":")
     with tempfile.TemporaryDirectory() as temp:
         data_dir = Path(temp) / "data"
-        shutil.copytree(args.data_dir, data_dir)
+        if args.data_dir == "lfw":
+            make_lfw(data_dir)
+        else:
+            shutil.copytree(args.data_dir, data_dir)
         files = sorted((data_dir / source).glob("*"))
         rng = np.random.default_rng(args.seed)
         chosen = rng.choice(len(files), round(args.share * len(files)), replace=False)
@@ -52,6 +61,7 @@ def main() -> None:
             categories=tuple(args.categories or list_categories(data_dir)),
             checkpoint_dir=str(Path(temp) / "out"),
             face_crop=args.face_crop,
+            backbone=args.backbone,
         )
         for attempt in ("first (features computed)", "second (features cached)"):
             start = time.perf_counter()

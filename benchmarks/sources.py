@@ -64,14 +64,15 @@ def make_set(name: str, root: Path, identities: int) -> Path:
     return out
 
 
-def run_one(data_dir: Path, name: str, source: str, seed: int, epochs: int, out: Path) -> dict:
+def run_one(data_dir: Path, name: str, source: str, seed: int, args, out: Path) -> dict:
     """Train both approaches from `source` on one split; their test accuracies and speeds."""
     categories, face_crop = SETS[name]
     cfg = Config(
         data_dir=str(data_dir),
         categories=categories,
         backbone=source,
-        epochs=epochs,
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
         seed=seed,
         face_crop=face_crop,
         checkpoint_dir=str(out),
@@ -102,6 +103,7 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
             if f"{model}_acc" not in group or group[f"{model}_acc"].isna().all():
                 continue
             interval = corrected_interval(group[f"{model}_acc"].to_numpy(), ratio)
+            low, high = max(interval.low, 0.0), min(interval.high, 1.0)  # accuracies lie in [0, 1]
             speed = group.get(f"{model}_s_per_epoch")
             rows.append(
                 {
@@ -110,11 +112,37 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
                     "model": model,
                     "seeds": len(group),
                     "accuracy": round(interval.mean, 3),
-                    "interval": f"{interval.low:.3f}..{interval.high:.3f}",
+                    "interval": f"{low:.3f}..{high:.3f}",
                     "s_per_epoch": None if speed is None else round(float(speed.median()), 3),
                     "trainable": group.get(f"{model}_trainable", pd.Series([0])).iloc[0],
                 }
             )
+    return pd.DataFrame(rows)
+
+
+def compare_sources(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per set and approach: each source's accuracy minus the first source's, split by split
+    (the same seed is the same split), with its corrected 95% interval and p-value."""
+    rows = []
+    for name, group in runs.groupby("set", sort=False):
+        sources = list(dict.fromkeys(group["source"]))
+        wide = group.set_index(["seed", "source"])
+        ratio = float(group["test_fraction"].mean())
+        for model in ("frozen_weights", "finetuning"):
+            first = wide[f"{model}_acc"].xs(sources[0], level="source")
+            for other in sources[1:]:
+                difference = wide[f"{model}_acc"].xs(other, level="source") - first
+                interval = corrected_interval(difference.dropna().to_numpy(), ratio)
+                rows.append(
+                    {
+                        "set": name,
+                        "model": model,
+                        "difference": f"{other} - {sources[0]}",
+                        "mean": round(interval.mean, 3),
+                        "interval": f"{interval.low:+.3f}..{interval.high:+.3f}",
+                        "p_value": round(interval.p_value, 4),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -124,6 +152,7 @@ def main() -> None:
     parser.add_argument("--sources", nargs="+", default=["resnet50", "face"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--learning_rate", type=float, default=Config.learning_rate)
     parser.add_argument("--identities", type=int, default=100, help="people in the scenes set")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/sources.json"))
     args = parser.parse_args()
@@ -135,16 +164,18 @@ def main() -> None:
             for seed in args.seeds:
                 for source in args.sources:
                     out = root / "runs" / name / source / str(seed)
-                    runs.append(run_one(data_dir, name, source, seed, args.epochs, out))
+                    runs.append(run_one(data_dir, name, source, seed, args, out))
                     print(json.dumps(runs[-1]), flush=True)
     runs = pd.DataFrame(runs)
-    summary = summarize(runs)
+    summary, differences = summarize(runs), compare_sources(runs)
     print(summary.to_string(index=False))
+    print(differences.to_string(index=False))
     args.output.write_text(
         json.dumps(
             {
                 "args": vars(args) | {"output": str(args.output)},
                 "summary": summary.to_dict("records"),
+                "differences": differences.to_dict("records"),
                 "runs": runs.to_dict("records"),
             },
             indent=1,

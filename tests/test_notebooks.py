@@ -160,7 +160,8 @@ def test_compare_notebook_reads_both_runs(smoke):
 def test_sources_notebook_trains_and_compares_each_source(smoke):
     notebook = smoke["executed"]["05_which_source"]
     assert count_figures(notebook) == 3  # inputs, feature maps, the sources' accuracies
-    (table,) = [o for o in code_outputs(notebook, "comparison.table") if "data" in o]
+    outputs = code_outputs(notebook, "build_sources_comparison(")
+    (table,) = [o for o in outputs if o.get("output_type") == "execute_result"]
     rows = table["data"]["text/plain"]
     for model in ("resnet50/frozen_weights", "fer_mini_xception/finetuning"):
         assert model in rows

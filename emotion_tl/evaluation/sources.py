@@ -39,12 +39,11 @@ def describe_sources(sources: list[str]) -> pd.DataFrame:
     for name in sources:
         entry = get_backbone(name)
         body = sum(p.numel() for p in entry.body(entry.build()).parameters())
-        colour = "colour" if entry.channels == "rgb" else "grey"
         rows.append(
             {
                 "source": entry.name,
                 "pretrained on": entry.pretrained_on,
-                "reads": f"{entry.image_size}x{entry.image_size} {colour}",
+                "reads": entry.describe_input(),
                 "parameters below the head": body,
                 "features per image": entry.feature_dim,
                 "names itself": ", ".join(entry.source_classes) if entry.zero_shot else "-",

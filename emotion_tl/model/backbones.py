@@ -77,6 +77,11 @@ class Backbone:
         """True for the names (in `named_parameters`/`state_dict`) of the head's tensors."""
         return name.startswith(self.head + ".")
 
+    def describe_input(self, image_size: int | None = None) -> str:
+        """What the network reads, in words: '224x224 colour' (at `image_size`, else its own)."""
+        side = image_size or self.image_size
+        return f"{side}x{side} {'colour' if self.channels == 'rgb' else 'grey'}"
+
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 colour batch (B, 3, H, W) -> this network's input (B, input_channels, H, W)."""
         return normalize_batch(images, self.mean, self.std, self.channels)

@@ -33,11 +33,9 @@ IMAGE_CHOICES = (10, 20, 40, 80, 160)  # images per category offered, besides "a
 
 
 def describe_source(name: str) -> str:
-    """A source model's name for the dropdown, with the input it reads: 'resnet50 (224 px,
-    colour)'."""
+    """A source model's name for the dropdown, with what it reads: 'resnet50 (224x224 colour)'."""
     entry = get_backbone(name)
-    colour = "colour" if entry.channels == "rgb" else "grey"
-    return f"{entry.name} ({entry.image_size} px, {colour})"
+    return f"{entry.name} ({entry.describe_input()})"
 
 
 class TrainingPanel:

@@ -76,6 +76,13 @@ def prepare_run(cfg: Config) -> RunContext:
     if is_main():
         write_data_tables(run)
     logger.info("Backbone weights: %s", run.pretrained.source)
+    logger.info(
+        "Model input: %s, each channel less %s, over %s (%s)",
+        run.backbone.describe_input(run.cfg.image_size),
+        list(run.backbone.mean),
+        list(run.backbone.std),
+        run.backbone.name,
+    )
     return run
 
 
