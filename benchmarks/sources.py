@@ -155,6 +155,9 @@ def main() -> None:
     parser.add_argument("--learning_rate", type=float, default=Config.learning_rate)
     parser.add_argument("--identities", type=int, default=100, help="people in the scenes set")
     parser.add_argument("--output", type=Path, default=Path("benchmarks/sources.json"))
+    parser.add_argument(
+        "--previous", type=Path, nargs="*", default=[], help="earlier outputs to summarise too"
+    )
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory() as temp:
@@ -166,6 +169,8 @@ def main() -> None:
                     out = root / "runs" / name / source / str(seed)
                     runs.append(run_one(data_dir, name, source, seed, args, out))
                     print(json.dumps(runs[-1]), flush=True)
+    for previous in args.previous:  # the same sets and seeds from another source, say
+        runs = json.loads(previous.read_text())["runs"] + runs
     runs = pd.DataFrame(runs)
     summary, differences = summarize(runs), compare_sources(runs)
     print(summary.to_string(index=False))
@@ -173,13 +178,13 @@ def main() -> None:
     args.output.write_text(
         json.dumps(
             {
-                "args": vars(args) | {"output": str(args.output)},
+                "args": vars(args) | {"output": str(args.output), "previous": args.previous},
                 "summary": summary.to_dict("records"),
                 "differences": differences.to_dict("records"),
                 "runs": runs.to_dict("records"),
             },
             indent=1,
-            default=float,
+            default=lambda value: str(value) if isinstance(value, Path) else float(value),
         )
     )
 

@@ -25,7 +25,14 @@ from emotion_tl.data.transforms import (
     build_transforms,
     normalize_batch,
 )
-from emotion_tl.model import fer_weights, mini_xception, resnet, weights
+from emotion_tl.model import (
+    faceapi_net,
+    faceapi_weights,
+    fer_weights,
+    mini_xception,
+    resnet,
+    weights,
+)
 from emotion_tl.model.weights import Pretrained, PretrainedWeights, WeightsUnavailableError
 
 DEFAULT_BACKBONE = Config.backbone  # "resnet50": the ImageNet ResNet50
@@ -128,9 +135,27 @@ FER_MINI_XCEPTION = Backbone(
     pretrained_on="FER2013: 28,709 grey 48x48 faces, each labelled with one of 7 expressions",
 )
 
+FACEAPI_EXPRESSION = Backbone(
+    name="faceapi_expression",
+    build=faceapi_net.FaceApiNet,
+    load_weights=faceapi_weights.load_faceapi_weights,
+    image_size=112,
+    channels="rgb",
+    mean=tuple(m / 255 for m in faceapi_net.MEAN_RGB),  # face-api's (x - mean) / 255
+    std=(1.0, 1.0, 1.0),
+    head=faceapi_net.HEAD,
+    feature_dim=faceapi_net.FEATURE_DIM,
+    body=faceapi_net.make_faceapi_body,
+    gradcam_layer="dense3",  # the last block: (N, 256, H/16, W/16)
+    audit_layer="dense2",  # 128 channels, 14x14 at 112 px
+    zero_shot=faceapi_weights.load_expression_model,
+    source_classes=faceapi_net.EXPRESSIONS,
+    pretrained_on="face-api.js: faces from public data sets and the web, each labelled with one "
+    "of 7 expressions",
+)
+
 BACKBONES: dict[str, Backbone] = {
-    RESNET50.name: RESNET50,
-    FER_MINI_XCEPTION.name: FER_MINI_XCEPTION,
+    entry.name: entry for entry in (RESNET50, FER_MINI_XCEPTION, FACEAPI_EXPRESSION)
 }
 # Names that stand for the entry recommended for a purpose; checkpoints record the entry's name.
 ALIASES: dict[str, str] = {"face": FER_MINI_XCEPTION.name}

@@ -7,16 +7,16 @@ own head (a 3x3 convolution to 7 maps, averaged) names one of FER2013's seven ex
 the backbone table the body ends at the pooled 128 numbers and `classifier`, a new linear
 layer, is the head; the original head is kept apart (`ExpressionHead`) for the zero-shot
 baseline. Keras pads "same" max-pooling at the bottom and right only, so `SameMaxPool2d`
-does too: PyTorch's symmetric padding would shift every window by one pixel.
+does too (`keras_padding.pad_same`).
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from emotion_tl.model.keras_padding import pad_same
 
 FEATURE_DIM = 128  # the last block's channels, pooled: the head's input
 HEAD = "classifier"
@@ -25,26 +25,11 @@ EXPRESSIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"
 BLOCK_CHANNELS = ((8, 16), (16, 32), (32, 64), (64, 128))
 
 
-def pad_same(x: torch.Tensor) -> torch.Tensor:
-    """Pad (B, C, H, W) with -inf as Keras pads a 3x3, stride-2 "same" window: the odd pixel
-    left over goes at the bottom and right."""
-    pads = []
-    for size in (x.shape[-1], x.shape[-2]):  # F.pad lists the last dimension first
-        total = max((math.ceil(size / 2) - 1) * 2 + 3 - size, 0)
-        pads += [total // 2, total - total // 2]
-    return F.pad(x, pads, value=float("-inf"))
-
-
-# One call in a symbolic trace (the audit's and Grad-CAM's feature extractors), not its steps:
-# the padding depends on the input's size, which a trace does not know.
-torch.fx.wrap("pad_same")
-
-
 class SameMaxPool2d(nn.Module):
     """3x3 max-pooling at stride 2 with Keras' "same" padding: (B, C, H, W) -> ceil(H/2)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.max_pool2d(pad_same(x), 3, 2)
+        return F.max_pool2d(pad_same(x, 3, 2, float("-inf")), 3, 2)
 
 
 def separable_conv(in_channels: int, out_channels: int) -> nn.Sequential:

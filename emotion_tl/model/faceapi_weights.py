@@ -1,0 +1,150 @@
+"""face-api.js's expression model (npm @vladmandic/face-api, MIT), converted once to faceapi_net.py.
+
+The package ships `model/face_expression_model.bin` and its weights manifest: TensorFlow.js
+weights, each quantised to 8 bits with its own scale and minimum. `npm_file.PinnedTarball`
+fetches the tarball with `npm pack` and checks its sha256; the two members are read from the tar
+stream, dequantised as TensorFlow.js does (`q * scale + min`) and rewritten as a PyTorch
+state_dict, cached with a checksum sidecar beside the other pretrained weights.
+tests/test_faceapi.py checks the conversion against face-api's own network run by TensorFlow.js.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from emotion_tl.model.faceapi_net import BLOCK_CHANNELS, EXPRESSIONS, FaceApiExpressions, FaceApiNet
+from emotion_tl.model.weights import PretrainedWeights, WeightsUnavailableError
+from emotion_tl.npm_file import NpmFileError, PinnedTarball, read_members
+from emotion_tl.storage import cache_dir, load_vouched, save_vouched
+
+MANIFEST = "package/model/face_expression_model-weights_manifest.json"
+WEIGHTS_BIN = "package/model/face_expression_model.bin"
+MAX_MEMBER_BYTES = 2 * 2**20  # the weights are 0.3 MB
+CONVERTED_NAME = "faceapi_expression-1.7.15.pt"
+CONVERTED_FORMAT = "emotion_tl/faceapi-expression/1"
+
+
+class FaceApiModelError(NpmFileError, WeightsUnavailableError):
+    """face-api's expression model could not be fetched, verified or converted."""
+
+
+TARBALL = PinnedTarball(
+    spec="@vladmandic/face-api@1.7.15",
+    tarball_name="vladmandic-face-api-1.7.15.tgz",
+    sha256="0d77fffeef362ef9c0939cf6c567f3a2e8e177f114fa257a3270cbd2e509b031",
+    env="EMOTION_TL_FACEAPI_TARBALL",
+    error=FaceApiModelError,
+)
+SOURCE = f"face-api.js expression model (npm {TARBALL.spec}, MIT), converted"
+
+
+def how_to_supply() -> str:
+    return (
+        f"On a machine with npm and the npm registry run `npm pack {TARBALL.spec}`, copy "
+        f"{TARBALL.tarball_name} here and set {TARBALL.env}=/path/to/{TARBALL.tarball_name}; or "
+        "choose --backbone resnet50, which needs no face model."
+    )
+
+
+def read_tensors(tarball: Path) -> dict[str, np.ndarray]:
+    """Every weight of the expression model, dequantised, by its TensorFlow.js name."""
+    wanted = re.compile(f"{re.escape(MANIFEST)}|{re.escape(WEIGHTS_BIN)}")
+    members = read_members(tarball, wanted, MAX_MEMBER_BYTES)
+    if set(members) != {MANIFEST, WEIGHTS_BIN}:
+        raise FaceApiModelError(f"{tarball} lacks {sorted({MANIFEST, WEIGHTS_BIN} - set(members))}")
+    buffer, offset, tensors = members[WEIGHTS_BIN], 0, {}
+    for spec in [w for group in json.loads(members[MANIFEST]) for w in group["weights"]]:
+        count = int(np.prod(spec["shape"]))
+        quantization = spec.get("quantization")
+        if quantization is None or quantization["dtype"] != "uint8":
+            values = np.frombuffer(buffer, "<f4", count, offset)
+            offset += 4 * count
+        else:
+            raw = np.frombuffer(buffer, np.uint8, count, offset).astype(np.float32)
+            values = raw * quantization["scale"] + quantization["min"]
+            offset += count
+        tensors[spec["name"]] = values.reshape(spec["shape"])
+    if offset != len(buffer):
+        raise FaceApiModelError(f"{WEIGHTS_BIN}: {len(buffer) - offset} bytes left unread")
+    return tensors
+
+
+def convert_tensors(tensors: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """TensorFlow.js names and layouts -> faceapi_net.py's state_dict, the original head under
+    `expression.` (kernels (H, W, in, out) -> (out, in, H, W))."""
+    state = {}
+    for block in range(len(BLOCK_CHANNELS)):
+        for conv in range(4):
+            name, prefix = f"dense{block}/conv{conv}", f"dense{block}.conv{conv}"
+            if block == 0 and conv == 0:
+                state[f"{prefix}.conv.weight"] = tensors.pop(f"{name}/filters").transpose(
+                    3, 2, 0, 1
+                )
+                state[f"{prefix}.conv.bias"] = tensors.pop(f"{name}/bias")
+                continue
+            depthwise = tensors.pop(f"{name}/depthwise_filter")
+            state[f"{prefix}.depthwise.weight"] = depthwise.transpose(2, 3, 0, 1)
+            state[f"{prefix}.pointwise.weight"] = tensors.pop(f"{name}/pointwise_filter").transpose(
+                3, 2, 0, 1
+            )
+            state[f"{prefix}.pointwise.bias"] = tensors.pop(f"{name}/bias")
+    state["expression.weight"] = tensors.pop("fc/weights").T
+    state["expression.bias"] = tensors.pop("fc/bias")
+    if tensors:
+        raise FaceApiModelError(f"face-api weights left unconverted: {sorted(tensors)}")
+    return {k: torch.from_numpy(np.array(v, np.float32, order="C")) for k, v in state.items()}
+
+
+def split_state(state: dict[str, torch.Tensor]) -> tuple[dict, dict]:
+    """(the network's body tensors, the original head's tensors)."""
+    head = {
+        k.removeprefix("expression."): v for k, v in state.items() if k.startswith("expression.")
+    }
+    return {k: v for k, v in state.items() if not k.startswith("expression.")}, head
+
+
+def load_or_convert(cache: Path | None = None) -> dict[str, torch.Tensor]:
+    """The converted state_dict (body and `expression.` head), converting it on first use."""
+    cache = cache or cache_dir()
+    path = cache / CONVERTED_NAME
+    payload = load_vouched(path)
+    if isinstance(payload, dict) and payload.get("format") == CONVERTED_FORMAT:
+        return payload["state_dict"]
+    try:
+        state = convert_tensors(read_tensors(TARBALL.fetch(cache)))
+    except NpmFileError as error:
+        raise FaceApiModelError(f"{error}\n{how_to_supply()}") from error
+    body, head = split_state(state)
+    FaceApiNet().load_state_dict(body)  # the shapes must fit exactly
+    nn.Linear(256, len(EXPRESSIONS)).load_state_dict(head)
+    save_vouched({"format": CONVERTED_FORMAT, "source": SOURCE, "state_dict": state}, path)
+    return state
+
+
+def load_faceapi_weights(
+    weights_path: str | None = None, *, allow_download: bool = True
+) -> PretrainedWeights:
+    """The backbone table's loader: the pretrained body (the head is the run's own);
+    `weights_path` may name the package tarball, fetched by hand."""
+    if weights_path:
+        TARBALL.verify(Path(weights_path))
+        state = convert_tensors(read_tensors(Path(weights_path)))
+    else:
+        state = load_or_convert()
+    body, _ = split_state(state)
+    return PretrainedWeights(body, SOURCE, False, EXPRESSIONS)
+
+
+def load_expression_model() -> FaceApiExpressions:
+    """The untrained face-api expression model, its own head included, in eval mode."""
+    body, head = split_state(load_or_convert())
+    network, expression = FaceApiNet(), nn.Linear(256, len(EXPRESSIONS))
+    network.load_state_dict(body)
+    expression.load_state_dict(head)
+    return FaceApiExpressions(network, expression).eval()

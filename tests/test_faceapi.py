@@ -1,0 +1,138 @@
+"""The second face source: face-api.js's expression network, converted from TensorFlow.js, against
+face-api's own code run by TensorFlow.js in Node.js on real pictures; both approaches train on it.
+
+The reference needs Node.js and npm, and the npm registry for TensorFlow.js (`npm install`);
+without them the reference test is skipped with the command to run, unless
+EMOTION_TL_REQUIRE_NODE=1 (as in CI) makes that a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_tiny_config
+from PIL import Image
+from test_fer import real_pictures
+
+from emotion_tl.model import faceapi_weights
+from emotion_tl.model.backbones import get_backbone
+from emotion_tl.model.checkpoint import load_checkpoint
+from emotion_tl.model.faceapi_net import EXPRESSIONS, MEAN_RGB
+from emotion_tl.storage import cache_dir
+from emotion_tl.training.run import run_experiment
+
+TOLERANCE = 1e-4  # probabilities: the same float32 arithmetic, in another order
+TFJS = ["@tensorflow/tfjs@4.22.0", "@tensorflow/tfjs-backend-wasm@4.22.0"]  # face-api's own
+REFERENCE_SCRIPT = """
+const faceapi = require('./package/dist/face-api.node-wasm.js');
+const fs = require('fs');
+(async () => {
+  const tf = faceapi.tf;
+  await tf.setBackend('cpu');
+  await tf.ready();
+  const model = './package/model/face_expression_model';
+  const manifest = JSON.parse(fs.readFileSync(model + '-weights_manifest.json'));
+  const bin = fs.readFileSync(model + '.bin');
+  const net = new faceapi.FaceExpressionNet();
+  const specs = manifest.flatMap(g => g.weights);
+  net.loadFromWeightMap(tf.io.decodeWeights(new Uint8Array(bin).buffer, specs));
+  const faces = tf.unstack(tf.tensor4d(JSON.parse(fs.readFileSync('faces.json'))));
+  const out = net.forwardInput(await faceapi.toNetInput(faces));
+  fs.writeFileSync('probabilities.json', JSON.stringify(await out.array()));
+})();
+"""
+
+
+def unavailable(reason: str) -> None:
+    if os.environ.get("EMOTION_TL_REQUIRE_NODE") == "1":
+        pytest.fail(f"{reason} (EMOTION_TL_REQUIRE_NODE=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def reference_dir(tmp_path_factory) -> Path:
+    """face-api's code and model from the pinned tarball, with TensorFlow.js installed beside."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        unavailable("needs Node.js and npm: apt-get install nodejs npm")
+    folder = tmp_path_factory.mktemp("faceapi")
+    tarball = faceapi_weights.TARBALL.fetch(cache_dir())
+    wanted = ("package/dist/face-api.node-wasm.js", "package/model/face_expression_model")
+    with tarfile.open(tarball, "r:gz") as tar:
+        members = [m for m in tar if m.isreg() and m.name.startswith(wanted)]
+        tar.extractall(folder, members=members, filter="data")
+    command = ["npm", "install", "--no-audit", "--no-fund", "--ignore-scripts", *TFJS]
+    done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        unavailable(f"`npm install {' '.join(TFJS)}` failed: {done.stderr.strip()[-300:]}")
+    return folder
+
+
+def faceapi_input(pictures: list[Image.Image]) -> np.ndarray:
+    """The pictures as face-api reads a square face: 112x112 RGB, 0-255 floats (N, 112, 112, 3)."""
+    return np.stack(
+        [np.asarray(p.convert("RGB").resize((112, 112), Image.BILINEAR)) for p in pictures]
+    ).astype(np.float32)
+
+
+def test_the_conversion_computes_what_face_api_computes(reference_dir):
+    faces = faceapi_input(real_pictures())
+    (reference_dir / "faces.json").write_text(json.dumps(faces.tolist()))
+    (reference_dir / "reference.cjs").write_text(REFERENCE_SCRIPT)
+    subprocess.run(
+        ["node", "reference.cjs"], cwd=reference_dir, check=True, capture_output=True, timeout=600
+    )
+    expected = np.array(json.loads((reference_dir / "probabilities.json").read_text()))
+    model = faceapi_weights.load_expression_model()
+    images = (
+        torch.from_numpy(faces).permute(0, 3, 1, 2) - torch.tensor(MEAN_RGB).view(1, 3, 1, 1)
+    ) / 255
+    with torch.no_grad():
+        actual = model(images).softmax(1).numpy()
+    assert np.abs(actual - expected).max() <= TOLERANCE
+    assert len(set(expected.argmax(1))) > 1  # the pictures are told apart
+    assert EXPRESSIONS[int(expected[0].argmax())] == "happy"  # the astronaut smiles
+
+
+def test_the_entry_normalises_as_face_api_does():
+    entry = get_backbone("faceapi_expression")
+    faces = faceapi_input(real_pictures()[:1])
+    uint8 = torch.from_numpy(faces.astype(np.uint8)).permute(0, 3, 1, 2)
+    expected = (uint8.float() - torch.tensor(MEAN_RGB).view(1, 3, 1, 1)) / 255
+    torch.testing.assert_close(entry.normalize(uint8), expected, atol=1e-6, rtol=0)
+
+
+def test_both_approaches_train_on_face_api(image_dir, tmp_path):
+    cfg = make_tiny_config(
+        image_dir, tmp_path / "ck", backbone="faceapi_expression", pretrained=True, image_size=None
+    )
+    results = run_experiment(cfg)
+    assert results[0].trainable_params == 256 * 2 + 2
+    out = Path(cfg.checkpoint_dir)
+    pretrained = faceapi_weights.load_faceapi_weights().state_dict
+    frozen = load_checkpoint(out / "frozen_weights_best.pt")
+    tuned = load_checkpoint(out / "finetuning_best.pt")
+    assert frozen["backbone"] == "faceapi_expression" and frozen["image_size"] == 112
+    assert all(torch.equal(frozen["state_dict"][k], pretrained[k]) for k in pretrained)
+    assert not torch.equal(
+        tuned["state_dict"]["dense0.conv0.conv.weight"], pretrained["dense0.conv0.conv.weight"]
+    )
+
+
+def test_a_wrong_tarball_is_refused_with_what_to_do(tmp_path, monkeypatch):
+    monkeypatch.setenv("EMOTION_TL_CACHE", str(tmp_path / "cache"))
+    fake = tmp_path / faceapi_weights.TARBALL.tarball_name
+    fake.write_bytes(b"not the package")
+    monkeypatch.setenv(faceapi_weights.TARBALL.env, str(fake))
+    with pytest.raises(
+        faceapi_weights.FaceApiModelError,
+        match="(?s)checksum mismatch.*npm pack @vladmandic/face-api@1.7.15",
+    ):
+        faceapi_weights.load_faceapi_weights()
