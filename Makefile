@@ -27,7 +27,7 @@ weights: setup
 demo: weights
 	$(PY) -m emotion_tl --approach both
 
-## test: the whole test suite (offline, CPU)
+## test: the whole test suite (CPU; the registries only for model files on first use)
 test: setup
 	$(PY) -m pytest
 
