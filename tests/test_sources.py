@@ -1,0 +1,67 @@
+"""Several sources in one run: each trained in its own folder on the same split, then every model
+compared in checkpoint_dir/comparison.*, with --repeats across sources; compare rewrites it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import cli_args
+from test_backbones import tiny_backbone  # noqa: F401 -- the fixture that registers "tiny"
+
+from emotion_tl.cli import main
+from emotion_tl.evaluation.sources import SOURCES_FILE, build_sources_comparison
+
+
+def test_two_sources_train_and_every_model_is_compared(tiny_backbone, tiny_config):  # noqa: F811
+    out = Path(tiny_config.checkpoint_dir)
+    args = cli_args(tiny_config, "--backbone", "resnet50", "tiny", "--repeats", "2")
+    assert main(args) == 0
+    for source in ("resnet50", "tiny"):
+        assert (out / source / "frozen_weights_best.pt").is_file()
+        assert (out / source / "repeats.csv").is_file()
+    split = {s: pd.read_csv(out / s / "split.csv") for s in ("resnet50", "tiny")}
+    assert split["resnet50"].equals(split["tiny"])  # one split for every source
+    assert json.loads((out / SOURCES_FILE).read_text()) == {"sources": ["resnet50", "tiny"]}
+
+    table = pd.read_csv(out / "comparison.csv")
+    assert list(table["model"]) == [
+        "resnet50/frozen_weights",
+        "resnet50/finetuning",
+        "tiny/frozen_weights",
+        "tiny/finetuning",
+    ]
+    assert table["best"].sum() == 1
+    assert table.loc[table["best"], "vs_best_p"].isna().all()
+    assert table.loc[~table["best"], "vs_best_p"].between(0, 1).all()
+    assert (table["low"] <= table["accuracy"]).all() and (table["accuracy"] <= table["high"]).all()
+    assert (table["splits"] == 2).all() and table["repeats_mean"].between(0, 1).all()
+    assert list(table["trainable_params"][::2]) == [2048 * 2 + 2, 16 * 2 + 2]  # the frozen heads
+    best = table.loc[table["best"]].iloc[0]
+    assert best["accuracy"] == table["accuracy"].max()
+
+    # compare writes the same report again from what the run saved
+    (out / "comparison.md").unlink()
+    assert main(["compare", "--checkpoint_dir", str(out)]) == 0
+    text = (out / "comparison.md").read_text()
+    assert text.startswith("# Which model to transfer from") and "tiny/finetuning" in text
+    again = build_sources_comparison(out, ["resnet50", "tiny"]).table
+    pd.testing.assert_series_equal(again["accuracy"], table["accuracy"])
+
+
+def test_a_source_named_twice_is_refused_before_training(tiny_config, caplog):
+    with caplog.at_level(logging.ERROR, logger="emotion_tl"):
+        assert main(cli_args(tiny_config, "--backbone", "face", "fer_mini_xception")) == 2
+    assert "more than once" in caplog.text
+    assert not any(Path(tiny_config.checkpoint_dir).rglob("*.pt"))
+
+
+@pytest.mark.parametrize("name", ["face", "fer_mini_xception"])
+def test_the_alias_and_the_entry_train_the_same_source(name, tiny_config):
+    from emotion_tl.model.backbones import resolve_config
+
+    resolved = resolve_config(type(tiny_config)(backbone=name))
+    assert resolved.backbone == "fer_mini_xception" and resolved.image_size == 64
