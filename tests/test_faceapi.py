@@ -22,11 +22,14 @@ from conftest import make_tiny_config
 from PIL import Image
 from test_fer import real_pictures
 
+from emotion_tl.audit.features import label_check_features
 from emotion_tl.model import faceapi_weights
 from emotion_tl.model.backbones import get_backbone
 from emotion_tl.model.checkpoint import load_checkpoint
 from emotion_tl.model.faceapi_net import EXPRESSIONS, MEAN_RGB
+from emotion_tl.model.network import build_model
 from emotion_tl.storage import cache_dir
+from emotion_tl.training.context import make_run_context
 from emotion_tl.training.run import run_experiment
 
 TOLERANCE = 1e-4  # probabilities: the same float32 arithmetic, in another order
@@ -124,6 +127,11 @@ def test_both_approaches_train_on_face_api(image_dir, tmp_path):
     assert not torch.equal(
         tuned["state_dict"]["dense0.conv0.conv.weight"], pretrained["dense0.conv0.conv.weight"]
     )
+    assert (out / "gradcam.png").is_file()  # Grad-CAM traced the last block
+    run = make_run_context(cfg)
+    model = build_model(2, run.pretrained.weights, backbone=run.backbone.name)
+    features = label_check_features(model, run)  # the audit's trace of dense2
+    assert features.shape[0] == len(run.data.table) and features.shape[1] % 128 == 0
 
 
 def test_a_wrong_tarball_is_refused_with_what_to_do(tmp_path, monkeypatch):

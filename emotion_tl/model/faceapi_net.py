@@ -18,6 +18,8 @@ from torch import nn
 
 from emotion_tl.model.keras_padding import pad_same
 
+torch.fx.wrap("pad_same")  # one call in a symbolic trace (keras_padding.py says why)
+
 FEATURE_DIM = 256
 HEAD = "classifier"
 EXPRESSIONS = ("neutral", "happy", "sad", "angry", "fearful", "disgusted", "surprised")

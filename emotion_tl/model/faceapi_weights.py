@@ -18,10 +18,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from emotion_tl.model.faceapi_net import BLOCK_CHANNELS, EXPRESSIONS, FaceApiExpressions, FaceApiNet
+from emotion_tl.model.converted import fill, load_or_convert, split_state
+from emotion_tl.model.faceapi_net import (
+    BLOCK_CHANNELS,
+    EXPRESSIONS,
+    FEATURE_DIM,
+    FaceApiExpressions,
+    FaceApiNet,
+)
 from emotion_tl.model.weights import PretrainedWeights, WeightsUnavailableError
 from emotion_tl.npm_file import NpmFileError, PinnedTarball, read_members
-from emotion_tl.storage import cache_dir, load_vouched, save_vouched
+from emotion_tl.storage import cache_dir
 
 MANIFEST = "package/model/face_expression_model-weights_manifest.json"
 WEIGHTS_BIN = "package/model/face_expression_model.bin"
@@ -101,30 +108,20 @@ def convert_tensors(tensors: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {k: torch.from_numpy(np.array(v, np.float32, order="C")) for k, v in state.items()}
 
 
-def split_state(state: dict[str, torch.Tensor]) -> tuple[dict, dict]:
-    """(the network's body tensors, the original head's tensors)."""
-    head = {
-        k.removeprefix("expression."): v for k, v in state.items() if k.startswith("expression.")
-    }
-    return {k: v for k, v in state.items() if not k.startswith("expression.")}, head
-
-
-def load_or_convert(cache: Path | None = None) -> dict[str, torch.Tensor]:
-    """The converted state_dict (body and `expression.` head), converting it on first use."""
-    cache = cache or cache_dir()
-    path = cache / CONVERTED_NAME
-    payload = load_vouched(path)
-    if isinstance(payload, dict) and payload.get("format") == CONVERTED_FORMAT:
-        return payload["state_dict"]
+def convert_from_tarball() -> dict[str, torch.Tensor]:
+    """Fetch (or read the cached) tarball and convert its expression model, checked."""
     try:
-        state = convert_tensors(read_tensors(TARBALL.fetch(cache)))
+        state = convert_tensors(read_tensors(TARBALL.fetch(cache_dir())))
     except NpmFileError as error:
         raise FaceApiModelError(f"{error}\n{how_to_supply()}") from error
-    body, head = split_state(state)
-    FaceApiNet().load_state_dict(body)  # the shapes must fit exactly
-    nn.Linear(256, len(EXPRESSIONS)).load_state_dict(head)
-    save_vouched({"format": CONVERTED_FORMAT, "source": SOURCE, "state_dict": state}, path)
+    fill(state, FaceApiNet(), nn.Linear(FEATURE_DIM, len(EXPRESSIONS)))  # the shapes must fit
     return state
+
+
+def load_converted() -> dict[str, torch.Tensor]:
+    """The converted state_dict (body and `expression.` head), converting it on first use."""
+    path = cache_dir() / CONVERTED_NAME
+    return load_or_convert(path, CONVERTED_FORMAT, SOURCE, convert_from_tarball)
 
 
 def load_faceapi_weights(
@@ -136,15 +133,13 @@ def load_faceapi_weights(
         TARBALL.verify(Path(weights_path))
         state = convert_tensors(read_tensors(Path(weights_path)))
     else:
-        state = load_or_convert()
+        state = load_converted()
     body, _ = split_state(state)
     return PretrainedWeights(body, SOURCE, False, EXPRESSIONS)
 
 
 def load_expression_model() -> FaceApiExpressions:
     """The untrained face-api expression model, its own head included, in eval mode."""
-    body, head = split_state(load_or_convert())
-    network, expression = FaceApiNet(), nn.Linear(256, len(EXPRESSIONS))
-    network.load_state_dict(body)
-    expression.load_state_dict(head)
+    network, expression = FaceApiNet(), nn.Linear(FEATURE_DIM, len(EXPRESSIONS))
+    fill(load_converted(), network, expression)
     return FaceApiExpressions(network, expression).eval()

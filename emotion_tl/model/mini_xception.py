@@ -18,6 +18,8 @@ from torch import nn
 
 from emotion_tl.model.keras_padding import pad_same
 
+torch.fx.wrap("pad_same")  # one call in a symbolic trace (keras_padding.py says why)
+
 FEATURE_DIM = 128  # the last block's channels, pooled: the head's input
 HEAD = "classifier"
 BN_EPS = 1e-3  # Keras' BatchNormalization default, which the weights were trained with

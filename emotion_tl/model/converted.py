@@ -1,0 +1,41 @@
+"""What the converted source models share: a state_dict of the body and, under `expression.`,
+the source's own head; converted once and cached with a checksum sidecar (storage.save_vouched).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from emotion_tl.storage import load_vouched, save_vouched
+
+HEAD_PREFIX = "expression."  # the source's own head, kept apart for the zero-shot baseline
+
+
+def split_state(state: dict[str, torch.Tensor]) -> tuple[dict, dict]:
+    """(the body's tensors, the source's own head's tensors without the prefix)."""
+    head = {k.removeprefix(HEAD_PREFIX): v for k, v in state.items() if k.startswith(HEAD_PREFIX)}
+    body = {k: v for k, v in state.items() if not k.startswith(HEAD_PREFIX)}
+    return body, head
+
+
+def load_or_convert(
+    path: Path, format_name: str, source: str, convert: Callable[[], dict[str, torch.Tensor]]
+) -> dict[str, torch.Tensor]:
+    """The state_dict cached at `path`, or `convert()`'s, cached there for next time."""
+    payload = load_vouched(path)
+    if isinstance(payload, dict) and payload.get("format") == format_name:
+        return payload["state_dict"]
+    state = convert()
+    save_vouched({"format": format_name, "source": source, "state_dict": state}, path)
+    return state
+
+
+def fill(state: dict[str, torch.Tensor], network: nn.Module, head: nn.Module) -> None:
+    """Load the body into `network` and the own head into `head`, strictly: the shapes must fit."""
+    body, own = split_state(state)
+    network.load_state_dict(body)
+    head.load_state_dict(own)
