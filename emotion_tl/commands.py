@@ -103,16 +103,22 @@ def run_weights(args: argparse.Namespace) -> int:
     from emotion_tl.data.faces.detect import DETECTORS
     from emotion_tl.data.faces.model_file import face_model_path
     from emotion_tl.model.backbones import BACKBONES, DEFAULT_BACKBONE, load_backbone_weights
+    from emotion_tl.model.weights import WeightsUnavailableError
 
-    if args.backbone is not None or args.weights:
-        names = [args.backbone or DEFAULT_BACKBONE]
-    else:
-        names = list(BACKBONES)
+    chosen = args.backbone is not None or args.weights
+    names = [args.backbone or DEFAULT_BACKBONE] if chosen else list(BACKBONES)
     for name in names:
         start = time.perf_counter()
-        weights = load_backbone_weights(
-            True, args.weights, name, allow_download=not args.no_download
-        )
+        try:
+            weights = load_backbone_weights(
+                True, args.weights, name, allow_download=not args.no_download
+            )
+        except WeightsUnavailableError as error:
+            if chosen or name == DEFAULT_BACKBONE:
+                raise
+            # Another source's files: only a run with --backbone NAME needs them.
+            print(f"weights of {name}: not available, needed only for --backbone {name}:\n{error}")
+            continue
         seconds = time.perf_counter() - start
         print(f"weights of {name}: {weights.source} (resolved in {seconds:.2f} s)")
     for name, entry in DETECTORS.items():

