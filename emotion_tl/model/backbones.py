@@ -158,7 +158,8 @@ BACKBONES: dict[str, Backbone] = {
     entry.name: entry for entry in (RESNET50, FER_MINI_XCEPTION, FACEAPI_EXPRESSION)
 }
 # Names that stand for the entry recommended for a purpose; checkpoints record the entry's name.
-ALIASES: dict[str, str] = {"face": FER_MINI_XCEPTION.name}
+# `face`: the face source most accurate on real faces (docs/sources.md: benchmarks/sources.py)
+ALIASES: dict[str, str] = {"face": FACEAPI_EXPRESSION.name}
 
 
 def register_backbone(entry: Backbone) -> Backbone:

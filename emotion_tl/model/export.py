@@ -68,7 +68,7 @@ def export_onnx(checkpoint_path: str | Path, out_path: str | Path) -> Path:
     temporary.parent.mkdir(parents=True, exist_ok=True)
     try:
         with warnings.catch_warnings():
-            # Sizes the trace reads as constants (the face model's padding) are constants
+            # Sizes the trace reads as constants (the face models' padding) are constants
             # here: the exported model takes `size` x `size` images only.
             warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(
