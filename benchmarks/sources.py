@@ -31,6 +31,7 @@ from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.demo_faces import generate_dataset
 from emotion_tl.evaluation.comparison import ZERO_SHOT_FILE
 from emotion_tl.evaluation.repeats import corrected_interval
+from emotion_tl.model.backbones import get_backbone
 from emotion_tl.training.run import run_experiment
 
 LFW_LABELS = Path(__file__).parent / "data" / "lfw_smiles.csv"
@@ -80,7 +81,8 @@ def run_one(data_dir: Path, name: str, source: str, seed: int, args, out: Path) 
     )
     start = time.perf_counter()
     results = run_experiment(cfg)
-    row = {"set": name, "source": source, "seed": seed, "seconds": time.perf_counter() - start}
+    entry = get_backbone(source).name  # an alias's entry, as the checkpoints record it
+    row = {"set": name, "source": entry, "seed": seed, "seconds": time.perf_counter() - start}
     for result in results:
         prefix = OUTPUT_PREFIX[result.approach]
         row[f"{prefix}_acc"] = result.test_acc
