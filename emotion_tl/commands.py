@@ -40,7 +40,7 @@ def run_train(args: argparse.Namespace) -> int:
         if len(results) > 1:
             print(f"{source}:")
         print(summarize(source_results).to_string(index=False))
-    if len(results) > 1 and cfg.approach == "both":
+    if len(results) > 1:
         print(f"\nEvery model side by side: {cfg.checkpoint_dir}/comparison.md")
     print(f"\nOutputs in {cfg.checkpoint_dir}/")
     return 0

@@ -52,6 +52,15 @@ def test_two_sources_train_and_every_model_is_compared(tiny_backbone, tiny_confi
     pd.testing.assert_series_equal(again["accuracy"], table["accuracy"])
 
 
+def test_one_approach_from_two_sources_is_compared_too(tiny_backbone, tiny_config):  # noqa: F811
+    out = Path(tiny_config.checkpoint_dir)
+    args = cli_args(tiny_config, "--backbone", "resnet50", "tiny", "--approach", "frozen")
+    assert main(args) == 0
+    table = pd.read_csv(out / "comparison.csv")
+    assert list(table["model"]) == ["resnet50/frozen_weights", "tiny/frozen_weights"]
+    assert "own comparison" not in (out / "comparison.md").read_text()  # none was written
+
+
 def test_a_source_named_twice_is_refused_before_training(tiny_config, caplog):
     with caplog.at_level(logging.ERROR, logger="emotion_tl"):
         assert main(cli_args(tiny_config, "--backbone", "face", "faceapi_expression")) == 2

@@ -19,7 +19,11 @@ from emotion_tl.evaluation.comparison import ApproachOutputs, Comparison, load_c
 from emotion_tl.evaluation.paired import find_only_right
 from emotion_tl.evaluation.predict import predictor_from_checkpoint
 from emotion_tl.evaluation.predictions import find_hardest
-from emotion_tl.evaluation.sources import SourcesComparison, build_sources_comparison
+from emotion_tl.evaluation.sources import (
+    SourcesComparison,
+    build_sources_comparison,
+    source_dir,
+)
 from emotion_tl.figures.evaluation import plot_comparison, plot_mistakes, plot_sources
 from emotion_tl.storage import save_figure_atomic, write_atomic
 
@@ -150,8 +154,11 @@ SOURCE_COLUMNS = {  # sources table column -> its heading in comparison.md
 }
 
 
-def format_sources_markdown(comparison: SourcesComparison, sources: list[str]) -> str:
-    """comparison.md of a several-source run: every model, then the paired tests in words."""
+def format_sources_markdown(
+    comparison: SourcesComparison, sources: list[str], compared: list[str]
+) -> str:
+    """comparison.md of a several-source run: every model, then the paired tests in words, and
+    links to the reports of the sources in `compared` (those that trained both approaches)."""
     table = comparison.table.copy()
     table["interval"] = [
         f"{lo:.3f} to {hi:.3f}" for lo, hi in zip(table["low"], table["high"], strict=True)
@@ -179,19 +186,20 @@ def format_sources_markdown(comparison: SourcesComparison, sources: list[str]) -
         "",
         *[f"- {sentence}" for sentence in comparison.sentences],
         "",
-        "Each source's own comparison of its two approaches: "
-        + ", ".join(f"[{s}]({s}/comparison.md)" for s in sources),
-        "",
-        "![comparison](comparison.png)",
-        "",
     ]
-    return "\n".join(lines)
+    if compared:
+        links = ", ".join(f"[{s}]({s}/comparison.md)" for s in compared)
+        lines += [f"Each source's own comparison of its two approaches: {links}", ""]
+    return "\n".join([*lines, "![comparison](comparison.png)", ""])
 
 
 def write_sources_report(checkpoint_dir: str | Path, sources: list[str]) -> dict[str, Path]:
     """Write comparison.csv/.json/.md/.png of a several-source run into checkpoint_dir."""
     checkpoint_dir = Path(checkpoint_dir)
     comparison = build_sources_comparison(checkpoint_dir, sources)
+    compared = [
+        s for s in sources if (source_dir(checkpoint_dir, s) / f"{REPORT_NAME}.md").is_file()
+    ]
     table = comparison.table
     contents = {
         "csv": table.to_csv(index=False).encode(),
@@ -203,7 +211,7 @@ def write_sources_report(checkpoint_dir: str | Path, sources: list[str]) -> dict
             },
             indent=2,
         ).encode(),
-        "md": format_sources_markdown(comparison, sources).encode(),
+        "md": format_sources_markdown(comparison, sources, compared).encode(),
     }
     best = table.loc[table["best"], "model"].iloc[0]
     figure = plot_sources(table, f"{comparison.num_test_images} test images; best: {best}")

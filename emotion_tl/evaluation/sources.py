@@ -20,8 +20,14 @@ import numpy as np
 import pandas as pd
 from scipy.stats import binomtest
 
+from emotion_tl.config import APPROACHES
 from emotion_tl.data.files import DataError
-from emotion_tl.evaluation.comparison import ZERO_SHOT, ZERO_SHOT_FILE, Comparison, load_comparison
+from emotion_tl.evaluation.comparison import (
+    ZERO_SHOT,
+    ZERO_SHOT_FILE,
+    load_approach_outputs,
+    saved_files,
+)
 from emotion_tl.evaluation.paired import evaluate_mcnemar
 from emotion_tl.evaluation.predictions import read_predictions_table
 from emotion_tl.evaluation.repeats import read_repeats
@@ -80,14 +86,23 @@ class ModelAnswers:
     facts: dict
 
 
-def collect_answers(source: str, comparison: Comparison, folder: Path) -> list[ModelAnswers]:
-    """The approaches' (and the zero-shot baseline's) predictions of one source's run."""
-    tables = {a.name: (a.predictions, a.facts()) for a in comparison.approaches}
+def collect_answers(source: str, folder: Path) -> list[ModelAnswers]:
+    """The predictions of every approach one source's run trained (and of its zero-shot
+    baseline, where it wrote one)."""
+    trained = [a for a in APPROACHES if saved_files(folder, a)[0].is_file()]
+    if not trained:
+        raise CheckpointError(
+            f"no trained approach of {source} in '{folder}'; train the sources first "
+            "(python -m emotion_tl --backbone A B)."
+        )
+    outputs = [load_approach_outputs(folder, approach) for approach in trained]
+    class_names = outputs[0].class_names
+    tables = {o.name: (o.predictions, o.facts()) for o in outputs}
     if (folder / ZERO_SHOT_FILE).is_file():
         tables[ZERO_SHOT] = (pd.read_csv(folder / ZERO_SHOT_FILE), {"trainable_params": 0})
     answers = []
     for model, (table, facts) in tables.items():
-        labels, probabilities = read_predictions_table(table, comparison.class_names)
+        labels, probabilities = read_predictions_table(table, class_names)
         files = [str(f) for f in table["file"]]
         answers.append(ModelAnswers(source, model, files, labels, probabilities.argmax(1), facts))
     return answers
@@ -138,7 +153,7 @@ def build_sources_comparison(checkpoint_dir: str | Path, sources: list[str]) -> 
     answers, repeats = [], {}
     for source in sources:
         folder = source_dir(checkpoint_dir, source)
-        answers += collect_answers(source, load_comparison(folder), folder)
+        answers += collect_answers(source, folder)
         repeats[source] = repeats_accuracy(folder)
     first = answers[0]
     for other in answers[1:]:

@@ -51,7 +51,6 @@ def run_sources(cfg: Config, names: list[str]) -> dict[str, list[ApproachResult]
     if is_main():
         out = Path(cfg.checkpoint_dir)
         write_atomic(out / SOURCES_FILE, json.dumps({"sources": sources}, indent=2).encode())
-        if cfg.approach == "both":
-            report = write_sources_report(out, sources)
-            logger.info("Sources compared: %s", report["md"])
+        report = write_sources_report(out, sources)
+        logger.info("Sources compared: %s", report["md"])
     return results
