@@ -74,3 +74,28 @@ def test_the_alias_and_the_entry_train_the_same_source(name, tiny_config):
 
     resolved = resolve_config(type(tiny_config)(backbone=name))
     assert resolved.backbone == "faceapi_expression" and resolved.image_size == 112
+
+
+def test_the_zero_shot_baseline_is_scored_on_every_split(tmp_path):
+    from conftest import make_image_folder, make_tiny_config
+
+    from emotion_tl.evaluation.comparison import ZERO_SHOT_FILE
+    from emotion_tl.training.run import run_experiment
+
+    faces = make_image_folder(tmp_path / "faces", {"circle": 12, "square": 12})
+    for shape, expression in (("circle", "happy"), ("square", "neutral")):
+        (faces / shape).rename(faces / expression)
+    cfg = make_tiny_config(
+        faces, tmp_path / "ck", backbone="face", pretrained=True, image_size=None, epochs=1,
+        categories=("happy", "neutral"), repeats=2, approach="frozen",
+    )  # fmt: skip
+    run_experiment(cfg)
+    out = Path(cfg.checkpoint_dir)
+    table = pd.read_csv(out / "repeats.csv")
+    zero = table[table["approach"] == "zero_shot"]
+    assert list(zero["split"]) == [0, 1]
+    split_1 = pd.read_csv(next((out / "repeats").glob("seed_*")) / ZERO_SHOT_FILE)
+    right = (split_1["label"] == split_1["predicted"]).mean()
+    assert zero.loc[zero["split"] == 1, "accuracy"].item() == right
+    summary = pd.read_csv(out / "repeats_summary.csv")
+    assert "zero_shot - frozen_weights" in set(summary["approach"])

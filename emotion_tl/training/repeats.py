@@ -7,7 +7,8 @@ The frozen approach reads the features cached in checkpoint_dir by split 0, so i
 cost seconds; fine-tuning trains K times, and the log estimates how long after its first epoch.
 A split already finished with the same settings is read back, not trained again, so an
 interrupted `--repeats` run continues where it stopped. Scores go to `repeats.csv`, the summary
-(evaluation/repeats.py) to `repeats_summary.csv` and `repeats.png`.
+(evaluation/repeats.py) to `repeats_summary.csv` and `repeats.png`; where the source names the
+categories itself, its zero-shot baseline is scored on every split too (`zero_shot` rows).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.data.files import DataError
 from emotion_tl.data.prepare import resplit
 from emotion_tl.data.split import check_same_split, save_split
+from emotion_tl.evaluation.comparison import ZERO_SHOT, ZERO_SHOT_FILE
 from emotion_tl.evaluation.metrics import evaluate_predictions
 from emotion_tl.evaluation.predictions import read_predictions_table
 from emotion_tl.evaluation.repeats import (
@@ -37,6 +39,7 @@ from emotion_tl.storage import save_figure_atomic, write_atomic
 from emotion_tl.training.approach import train_approach
 from emotion_tl.training.context import RunContext
 from emotion_tl.training.resume import load_finished
+from emotion_tl.training.zero_shot import predict_zero_shot
 
 logger = logging.getLogger("emotion_tl")
 
@@ -76,6 +79,29 @@ def repeat_row(run: RunContext, split: int, approach: str) -> dict[str, object]:
         "seconds": round(setup + float(history["seconds"].sum()), 2),
         "train_images": len(data.indices("train")),
         "test_images": len(data.indices("test")),
+    }
+
+
+def zero_shot_row(run: RunContext, split: int) -> dict[str, object] | None:
+    """The zero-shot baseline's scores on split `split`, where the source has one; a later
+    split's predictions are written to its folder (split 0's the run writes as it ends)."""
+    predictions = predict_zero_shot(run)
+    if predictions is None:
+        return None
+    if split:
+        write_atomic(run.out_dir / ZERO_SHOT_FILE, predictions.to_csv(index=False).encode())
+    labels, probabilities = read_predictions_table(predictions, run.data.class_names)
+    scores = evaluate_predictions(labels, probabilities, run.data.class_names)
+    return {
+        "split": split,
+        "seed": run.cfg.seed,
+        "approach": ZERO_SHOT,
+        "accuracy": scores.accuracy,
+        "balanced_accuracy": scores.balanced_accuracy,
+        "macro_f1": scores.macro_f1,
+        "seconds": 0.0,
+        "train_images": len(run.data.indices("train")),
+        "test_images": len(run.data.indices("test")),
     }
 
 
@@ -120,6 +146,7 @@ def run_repeats(run: RunContext, stop: threading.Event) -> pd.DataFrame:
     for split in range(run.cfg.repeats):
         split_run = train_split(run, split, stop) if split else run
         rows += [repeat_row(split_run, split, approach) for approach in approaches]
+        rows += [row for row in [zero_shot_row(split_run, split)] if row is not None]
         table = pd.DataFrame(rows)
         write_atomic(root / REPEATS_FILE, table.to_csv(index=False).encode())
     summary = summarize_repeats(table)
