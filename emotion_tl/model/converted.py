@@ -1,5 +1,6 @@
-"""What the converted source models share: a state_dict of the body and, under `expression.`,
-the source's own head; converted once and cached with a checksum sidecar (storage.save_vouched).
+"""What the converted source models share: numpy arrays become a state_dict (as_state_dict), of
+the body and, under `expression.`, the source's own head; converted once and cached with a
+checksum sidecar (storage.save_vouched).
 """
 
 from __future__ import annotations
@@ -7,12 +8,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 from emotion_tl.storage import load_vouched, save_vouched
 
 HEAD_PREFIX = "expression."  # the source's own head, kept apart for the zero-shot baseline
+
+
+def as_state_dict(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    """Converted numpy arrays as a PyTorch state_dict: float32 tensors of their own memory, and
+    for each BatchNorm (a `running_var`) the `num_batches_tracked` counter PyTorch keeps, at 0."""
+    state = {k: torch.from_numpy(np.array(v, np.float32, order="C")) for k, v in arrays.items()}
+    for name in [k for k in state if k.endswith(".running_var")]:
+        state[name.replace("running_var", "num_batches_tracked")] = torch.tensor(0)
+    return state
 
 
 def split_state(state: dict[str, torch.Tensor]) -> tuple[dict, dict]:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from emotion_tl.model.converted import fill, load_or_convert, split_state
+from emotion_tl.model.converted import as_state_dict, fill, load_or_convert, split_state
 from emotion_tl.model.faceapi_net import (
     BLOCK_CHANNELS,
     EXPRESSIONS,
@@ -105,7 +105,7 @@ def convert_tensors(tensors: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     state["expression.bias"] = tensors.pop("fc/bias")
     if tensors:
         raise FaceApiModelError(f"face-api weights left unconverted: {sorted(tensors)}")
-    return {k: torch.from_numpy(np.array(v, np.float32, order="C")) for k, v in state.items()}
+    return as_state_dict(state)
 
 
 def convert_from_tarball() -> dict[str, torch.Tensor]:

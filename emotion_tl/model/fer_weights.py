@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from emotion_tl.model.converted import fill, load_or_convert, split_state
+from emotion_tl.model.converted import as_state_dict, fill, load_or_convert, split_state
 from emotion_tl.model.mini_xception import (
     BLOCK_CHANNELS,
     EXPRESSIONS,
@@ -105,10 +105,7 @@ def convert_tensors(keras: dict[str, dict[str, np.ndarray]]) -> dict[str, torch.
                 state[f"{prefix}.bias"] = tensors["bias"]
     if keras:
         raise FerModelError(f"Keras layers left unconverted: {sorted(keras)}")
-    converted = {k: torch.from_numpy(np.ascontiguousarray(v, np.float32)) for k, v in state.items()}
-    for name in [k for k in converted if k.endswith(".running_var")]:
-        converted[name.replace("running_var", "num_batches_tracked")] = torch.tensor(0)
-    return converted
+    return as_state_dict(state)
 
 
 def read_keras_tensors(hdf5: bytes) -> dict[str, dict[str, np.ndarray]]:

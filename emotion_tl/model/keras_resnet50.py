@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from emotion_tl.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from emotion_tl.model.converted import as_state_dict
 from emotion_tl.model.resnet import check_resnet50_state_dict
 from emotion_tl.npm_file import NpmFileError, PinnedTarball, read_members
 from emotion_tl.storage import load_vouched, save_vouched
@@ -178,9 +179,7 @@ def convert_to_torchvision(
     state["fc.bias"] = take("fc1000/bias")
     if remaining:
         raise KerasSourceError(f"Keras weights left unconverted: {sorted(remaining)}")
-    converted = {k: torch.from_numpy(np.ascontiguousarray(v, np.float32)) for k, v in state.items()}
-    for name in [k for k in converted if k.endswith(".running_var")]:
-        converted[name.replace("running_var", "num_batches_tracked")] = torch.tensor(0)
+    converted = as_state_dict(state)
     check_resnet50_state_dict(converted)
     return converted
 
