@@ -1,5 +1,6 @@
-"""The second face source: face-api.js's expression network, converted from TensorFlow.js, against
-face-api's own code run by TensorFlow.js in Node.js on real pictures; both approaches train on it.
+"""The face-api.js sources, its expression network and its face-recognition network, converted from
+TensorFlow.js, against face-api's own code run by TensorFlow.js in Node.js on real pictures; both
+approaches train on each.
 
 The reference needs Node.js and npm, and the npm registry for TensorFlow.js (`npm install`);
 without them the reference test is skipped with the command to run, unless
@@ -23,7 +24,7 @@ from PIL import Image
 from test_fer import real_pictures
 
 from emotion_tl.audit.features import label_check_features
-from emotion_tl.model import faceapi_weights
+from emotion_tl.model import faceapi_recognition, faceapi_resnet, faceapi_weights
 from emotion_tl.model.backbones import get_backbone
 from emotion_tl.model.checkpoint import load_checkpoint
 from emotion_tl.model.faceapi_net import EXPRESSIONS, MEAN_RGB
@@ -41,15 +42,15 @@ const fs = require('fs');
   const tf = faceapi.tf;
   await tf.setBackend('cpu');
   await tf.ready();
-  const model = './package/model/face_expression_model';
+  const model = './package/model/' + process.argv[2];
   const manifest = JSON.parse(fs.readFileSync(model + '-weights_manifest.json'));
   const bin = fs.readFileSync(model + '.bin');
-  const net = new faceapi.FaceExpressionNet();
+  const net = new faceapi[process.argv[3]]();
   const specs = manifest.flatMap(g => g.weights);
   net.loadFromWeightMap(tf.io.decodeWeights(new Uint8Array(bin).buffer, specs));
   const faces = tf.unstack(tf.tensor4d(JSON.parse(fs.readFileSync('faces.json'))));
   const out = net.forwardInput(await faceapi.toNetInput(faces));
-  fs.writeFileSync('probabilities.json', JSON.stringify(await out.array()));
+  fs.writeFileSync('outputs.json', JSON.stringify(await out.array()));
 })();
 """
 
@@ -67,7 +68,7 @@ def reference_dir(tmp_path_factory) -> Path:
         unavailable("needs Node.js and npm: apt-get install nodejs npm")
     folder = tmp_path_factory.mktemp("faceapi")
     tarball = faceapi_weights.TARBALL.fetch(cache_dir())
-    wanted = ("package/dist/face-api.node-wasm.js", "package/model/face_expression_model")
+    wanted = ("package/dist/face-api.node-wasm.js", "package/model/face_")
     with tarfile.open(tarball, "r:gz") as tar:
         members = [m for m in tar if m.isreg() and m.name.startswith(wanted)]
         tar.extractall(folder, members=members, filter="data")
@@ -78,27 +79,34 @@ def reference_dir(tmp_path_factory) -> Path:
     return folder
 
 
-def faceapi_input(pictures: list[Image.Image]) -> np.ndarray:
-    """The pictures as face-api reads a square face: 112x112 RGB, 0-255 floats (N, 112, 112, 3)."""
+def faceapi_input(pictures: list[Image.Image], side: int = 112) -> np.ndarray:
+    """The pictures as face-api reads a square face: RGB, 0-255 floats (N, side, side, 3)."""
     return np.stack(
-        [np.asarray(p.convert("RGB").resize((112, 112), Image.BILINEAR)) for p in pictures]
+        [np.asarray(p.convert("RGB").resize((side, side), Image.BILINEAR)) for p in pictures]
     ).astype(np.float32)
+
+
+def run_reference(folder: Path, faces: np.ndarray, model: str, network: str) -> np.ndarray:
+    """face-api's `network` with the package's `model` on `faces`, in Node.js: its outputs."""
+    (folder / "faces.json").write_text(json.dumps(faces.tolist()))
+    (folder / "reference.cjs").write_text(REFERENCE_SCRIPT)
+    command = ["node", "reference.cjs", model, network]
+    subprocess.run(command, cwd=folder, check=True, capture_output=True, timeout=600)
+    return np.array(json.loads((folder / "outputs.json").read_text()))
+
+
+def as_faceapi_reads(faces: np.ndarray) -> torch.Tensor:
+    """face-api's normalisation: (N, H, W, 3) 0-255 -> (N, 3, H, W), less the mean, over 255."""
+    mean = torch.tensor(MEAN_RGB).view(1, 3, 1, 1)
+    return (torch.from_numpy(faces).permute(0, 3, 1, 2) - mean) / 255
 
 
 def test_the_conversion_computes_what_face_api_computes(reference_dir):
     faces = faceapi_input(real_pictures())
-    (reference_dir / "faces.json").write_text(json.dumps(faces.tolist()))
-    (reference_dir / "reference.cjs").write_text(REFERENCE_SCRIPT)
-    subprocess.run(
-        ["node", "reference.cjs"], cwd=reference_dir, check=True, capture_output=True, timeout=600
-    )
-    expected = np.array(json.loads((reference_dir / "probabilities.json").read_text()))
+    expected = run_reference(reference_dir, faces, "face_expression_model", "FaceExpressionNet")
     model = faceapi_weights.load_expression_model()
-    images = (
-        torch.from_numpy(faces).permute(0, 3, 1, 2) - torch.tensor(MEAN_RGB).view(1, 3, 1, 1)
-    ) / 255
     with torch.no_grad():
-        actual = model(images).softmax(1).numpy()
+        actual = model(as_faceapi_reads(faces)).softmax(1).numpy()
     assert np.abs(actual - expected).max() <= TOLERANCE
     assert len(set(expected.argmax(1))) > 1  # the pictures are told apart
     assert EXPRESSIONS[int(expected[0].argmax())] == "happy"  # the astronaut smiles
@@ -144,3 +152,49 @@ def test_a_wrong_tarball_is_refused_with_what_to_do(tmp_path, monkeypatch):
         match="(?s)checksum mismatch.*npm pack @vladmandic/face-api@1.7.15",
     ):
         faceapi_weights.load_faceapi_weights()
+
+
+def test_the_recognition_conversion_computes_face_api_descriptors(reference_dir):
+    faces = faceapi_input(real_pictures(), 150)
+    expected = run_reference(reference_dir, faces, "face_recognition_model", "FaceRecognitionNet")
+    model = faceapi_recognition.load_descriptor_model()
+    with torch.no_grad():
+        actual = model(as_faceapi_reads(faces)).numpy()
+    assert expected.shape == (len(faces), 128)
+    assert np.abs(actual - expected).max() <= TOLERANCE
+    distances = np.linalg.norm(expected[:, None] - expected[None], axis=2)
+    assert distances[np.triu_indices(len(faces), 1)].min() > 0.1  # every picture its own
+
+
+@pytest.mark.parametrize("side", [150, 112, 160])  # even sides pad the strided blocks' sums
+def test_the_recognition_network_reads_any_side_as_face_api_would(side):
+    network = faceapi_resnet.FaceApiResNet()
+    assert network.maps(torch.zeros(1, 3, side, side)).shape[1] == 256
+    block = faceapi_resnet.Residual(32, 64, down=True)
+    x = torch.randn(1, 32, side // 4, side // 4)
+    with torch.no_grad():
+        out = block.conv2(torch.relu(block.conv1(x)))
+        pooled = torch.nn.functional.avg_pool2d(x, 2, 2)
+        expected = torch.zeros(1, 64, *pooled.shape[2:])
+        expected[:, :32] += pooled  # face-api: zeros after the input's own channels
+        expected[:, :, : out.shape[2], : out.shape[3]] += out  # and at the bottom and right
+        torch.testing.assert_close(block(x), torch.relu(expected))
+
+
+def test_both_approaches_train_on_face_recognition(image_dir, tmp_path):
+    cfg = make_tiny_config(
+        image_dir, tmp_path / "ck", backbone="faceapi_recognition", pretrained=True, image_size=None
+    )
+    results = run_experiment(cfg)
+    assert results[0].trainable_params == 256 * 2 + 2
+    frozen = load_checkpoint(Path(cfg.checkpoint_dir) / "frozen_weights_best.pt")
+    assert frozen["backbone"] == "faceapi_recognition" and frozen["image_size"] == 150
+    pretrained = faceapi_recognition.load_recognition_weights().state_dict
+    assert all(torch.equal(frozen["state_dict"][k], pretrained[k]) for k in pretrained)
+    tuned = load_checkpoint(Path(cfg.checkpoint_dir) / "finetuning_best.pt")["state_dict"]
+    assert not torch.equal(tuned["conv_down.weight"], pretrained["conv_down.weight"])
+    assert (Path(cfg.checkpoint_dir) / "gradcam.png").is_file()  # Grad-CAM traced conv256
+    run = make_run_context(cfg)
+    model = build_model(2, run.pretrained.weights, backbone=run.backbone.name)
+    features = label_check_features(model, run)  # the audit's trace of conv128
+    assert features.shape[0] == len(run.data.table) and features.shape[1] % 128 == 0

@@ -13,7 +13,12 @@ from conftest import cli_args
 from test_backbones import tiny_backbone  # noqa: F401 -- the fixture that registers "tiny"
 
 from emotion_tl.cli import main
-from emotion_tl.evaluation.sources import SOURCES_FILE, build_sources_comparison
+from emotion_tl.evaluation.sources import (
+    NOTEBOOK_FOLDER,
+    SOURCES_FILE,
+    build_sources_comparison,
+    find_sources_comparison,
+)
 
 
 def test_two_sources_train_and_every_model_is_compared(tiny_backbone, tiny_config):  # noqa: F811
@@ -59,6 +64,14 @@ def test_one_approach_from_two_sources_is_compared_too(tiny_backbone, tiny_confi
     table = pd.read_csv(out / "comparison.csv")
     assert list(table["model"]) == ["resnet50/frozen_weights", "tiny/frozen_weights"]
     assert "own comparison" not in (out / "comparison.md").read_text()  # none was written
+
+    # notebook 04 finds the comparison in checkpoint_dir, or in notebook 05's sources/ below it
+    assert list(find_sources_comparison(out).table["model"]) == list(table["model"])
+    assert find_sources_comparison(out / "resnet50") is None  # a one-source run's folder
+    moved = out.parent / "course"
+    moved.mkdir()
+    out.rename(moved / NOTEBOOK_FOLDER)
+    assert list(find_sources_comparison(moved).table["model"]) == list(table["model"])
 
 
 def test_a_source_named_twice_is_refused_before_training(tiny_config, caplog):

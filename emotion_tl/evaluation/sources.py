@@ -35,6 +35,7 @@ from emotion_tl.model.backbones import get_backbone
 from emotion_tl.model.checkpoint import CheckpointError
 
 SOURCES_FILE = "sources.json"
+NOTEBOOK_FOLDER = "sources"  # notebook 05 writes under checkpoint_dir/sources/
 LEVEL = 0.95
 
 
@@ -194,3 +195,12 @@ def build_sources_comparison(checkpoint_dir: str | Path, sources: list[str]) -> 
     table = pd.DataFrame(rows).astype({"trainable_params": "Int64"})
     table["best"] = table.index == best
     return SourcesComparison(table, sentences, len(first.labels))
+
+
+def find_sources_comparison(checkpoint_dir: str | Path) -> SourcesComparison | None:
+    """The sources comparison of a several-source run in `checkpoint_dir` (the command line's)
+    or in its `sources/` folder (notebook 05's); None when neither holds one."""
+    for folder in (Path(checkpoint_dir), Path(checkpoint_dir) / NOTEBOOK_FOLDER):
+        if (sources := read_sources(folder)) is not None:
+            return build_sources_comparison(folder, sources)
+    return None

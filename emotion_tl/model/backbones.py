@@ -27,6 +27,8 @@ from emotion_tl.data.transforms import (
 )
 from emotion_tl.model import (
     faceapi_net,
+    faceapi_recognition,
+    faceapi_resnet,
     faceapi_weights,
     fer_weights,
     mini_xception,
@@ -154,8 +156,26 @@ FACEAPI_EXPRESSION = Backbone(
     "of 7 expressions",
 )
 
+FACEAPI_RECOGNITION = Backbone(
+    name="faceapi_recognition",
+    build=faceapi_resnet.FaceApiResNet,
+    load_weights=faceapi_recognition.load_recognition_weights,
+    image_size=150,
+    channels="rgb",
+    mean=tuple(m / 255 for m in faceapi_resnet.MEAN_RGB),  # face-api's (x - mean) / 255
+    std=(1.0, 1.0, 1.0),
+    head=faceapi_resnet.HEAD,
+    feature_dim=faceapi_resnet.FEATURE_DIM,
+    body=faceapi_resnet.make_faceapi_resnet_body,
+    gradcam_layer="conv256",  # the last full stage: (N, 256, 4, 4) at 150 px
+    audit_layer="conv128",  # 128 channels, 8x8 at 150 px
+    pretrained_on="face-api.js: faces of many people, to tell one person from another "
+    "(a 128-number face descriptor)",
+)
+
 BACKBONES: dict[str, Backbone] = {
-    entry.name: entry for entry in (RESNET50, FER_MINI_XCEPTION, FACEAPI_EXPRESSION)
+    entry.name: entry
+    for entry in (RESNET50, FER_MINI_XCEPTION, FACEAPI_EXPRESSION, FACEAPI_RECOGNITION)
 }
 # Names that stand for the entry recommended for a purpose; checkpoints record the entry's name.
 # `face`: the face source most accurate on real faces (docs/sources.md: benchmarks/sources.py)

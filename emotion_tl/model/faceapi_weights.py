@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,15 +31,14 @@ from emotion_tl.model.weights import PretrainedWeights, WeightsUnavailableError
 from emotion_tl.npm_file import NpmFileError, PinnedTarball, read_members
 from emotion_tl.storage import cache_dir
 
-MANIFEST = "package/model/face_expression_model-weights_manifest.json"
-WEIGHTS_BIN = "package/model/face_expression_model.bin"
-MAX_MEMBER_BYTES = 2 * 2**20  # the weights are 0.3 MB
+MODEL = "face_expression_model"  # package/model/<MODEL>.bin and its weights manifest
+MAX_MEMBER_BYTES = 16 * 2**20  # the largest model read, face recognition's, is 6.2 MB
 CONVERTED_NAME = "faceapi_expression-1.7.15.pt"
 CONVERTED_FORMAT = "emotion_tl/faceapi-expression/1"
 
 
 class FaceApiModelError(NpmFileError, WeightsUnavailableError):
-    """face-api's expression model could not be fetched, verified or converted."""
+    """A face-api.js model could not be fetched, verified or converted."""
 
 
 TARBALL = PinnedTarball(
@@ -59,14 +59,16 @@ def how_to_supply() -> str:
     )
 
 
-def read_tensors(tarball: Path) -> dict[str, np.ndarray]:
-    """Every weight of the expression model, dequantised, by its TensorFlow.js name."""
-    wanted = re.compile(f"{re.escape(MANIFEST)}|{re.escape(WEIGHTS_BIN)}")
+def read_tensors(tarball: Path, model: str = MODEL) -> dict[str, np.ndarray]:
+    """Every weight of the package's `model`, dequantised, by its TensorFlow.js name."""
+    manifest = f"package/model/{model}-weights_manifest.json"
+    weights_bin = f"package/model/{model}.bin"
+    wanted = re.compile(f"{re.escape(manifest)}|{re.escape(weights_bin)}")
     members = read_members(tarball, wanted, MAX_MEMBER_BYTES)
-    if set(members) != {MANIFEST, WEIGHTS_BIN}:
-        raise FaceApiModelError(f"{tarball} lacks {sorted({MANIFEST, WEIGHTS_BIN} - set(members))}")
-    buffer, offset, tensors = members[WEIGHTS_BIN], 0, {}
-    for spec in [w for group in json.loads(members[MANIFEST]) for w in group["weights"]]:
+    if set(members) != {manifest, weights_bin}:
+        raise FaceApiModelError(f"{tarball} lacks {sorted({manifest, weights_bin} - set(members))}")
+    buffer, offset, tensors = members[weights_bin], 0, {}
+    for spec in [w for group in json.loads(members[manifest]) for w in group["weights"]]:
         count = int(np.prod(spec["shape"]))
         quantization = spec.get("quantization")
         if quantization is None or quantization["dtype"] != "uint8":
@@ -78,7 +80,7 @@ def read_tensors(tarball: Path) -> dict[str, np.ndarray]:
             offset += count
         tensors[spec["name"]] = values.reshape(spec["shape"])
     if offset != len(buffer):
-        raise FaceApiModelError(f"{WEIGHTS_BIN}: {len(buffer) - offset} bytes left unread")
+        raise FaceApiModelError(f"{weights_bin}: {len(buffer) - offset} bytes left unread")
     return tensors
 
 
@@ -108,15 +110,25 @@ def convert_tensors(tensors: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return as_state_dict(state)
 
 
-def convert_from_tarball(given: Path | None = None) -> dict[str, torch.Tensor]:
-    """Convert the expression model of the tarball `given` (checked against the pin), else of
-    the one fetched (or cached); the shapes checked."""
+def convert_model(
+    given: Path | None,
+    model: str,
+    convert: Callable[[dict[str, np.ndarray]], dict[str, torch.Tensor]],
+) -> dict[str, torch.Tensor]:
+    """`convert` the package's `model` from the tarball `given` (checked against the pin), else
+    from the one fetched (or cached); a failure says how to supply the tarball."""
     try:
         if given is not None:
             TARBALL.verify(given)
-        state = convert_tensors(read_tensors(given or TARBALL.fetch(cache_dir())))
+        return convert(read_tensors(given or TARBALL.fetch(cache_dir()), model))
     except NpmFileError as error:
         raise FaceApiModelError(f"{error}\n{how_to_supply()}") from error
+
+
+def convert_from_tarball(given: Path | None = None) -> dict[str, torch.Tensor]:
+    """The expression model converted from the tarball `given`, else the fetched one; the
+    shapes checked."""
+    state = convert_model(given, MODEL, convert_tensors)
     fill(state, FaceApiNet(), nn.Linear(FEATURE_DIM, len(EXPRESSIONS)))  # the shapes must fit
     return state
 

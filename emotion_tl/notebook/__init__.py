@@ -30,7 +30,11 @@ from emotion_tl.evaluation.report import (
     plot_gradcam_report,
     plot_hardest_images,
 )
-from emotion_tl.evaluation.sources import build_sources_comparison, describe_sources
+from emotion_tl.evaluation.sources import (
+    build_sources_comparison,
+    describe_sources,
+    find_sources_comparison,
+)
 from emotion_tl.evaluation.summary import (
     accuracy_by_intensity,
     compare_saved_runs,
@@ -75,6 +79,7 @@ __all__ = [
     "describe_repeats",
     "describe_sources",
     "find_disagreements",
+    "find_sources_comparison",
     "load_approach_outputs",
     "load_checkpoint",
     "load_comparison",

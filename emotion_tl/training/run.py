@@ -79,8 +79,8 @@ def prepare_run(cfg: Config) -> RunContext:
     logger.info(
         "Model input: %s, each channel less %s, over %s (%s)",
         run.backbone.describe_input(run.cfg.image_size),
-        list(run.backbone.mean),
-        list(run.backbone.std),
+        [round(m, 4) for m in run.backbone.mean],
+        [round(s, 4) for s in run.backbone.std],
         run.backbone.name,
     )
     return run
