@@ -23,7 +23,13 @@ from emotion_tl.data.files import load_image
 from emotion_tl.data.prepare import prepare_data
 from emotion_tl.evaluation.explain import explain_images
 from emotion_tl.evaluation.predict import load_predictor, predict_paths
-from emotion_tl.model.backbones import BACKBONES, Backbone, get_backbone, register_backbone
+from emotion_tl.model.backbones import (
+    BACKBONES,
+    Backbone,
+    get_backbone,
+    register_backbone,
+    resolve_config,
+)
 from emotion_tl.model.checkpoint import CheckpointError, load_checkpoint
 from emotion_tl.model.export import read_metadata
 from emotion_tl.model.network import build_model
@@ -202,3 +208,21 @@ def test_an_unknown_backbone_fails_clearly(tiny_config, tmp_path, caplog):
     save_test_model(tmp_path / "other.pt", changes={"backbone": "nope", "architecture": "nope"})
     with pytest.raises(CheckpointError, match=f"backbone 'nope'.*known backbones: {known}"):
         load_checkpoint(tmp_path / "other.pt")
+
+
+@pytest.mark.parametrize("name", sorted(BACKBONES))
+def test_every_source_reads_its_smallest_side(name):
+    entry = get_backbone(name)
+    model = entry.build().eval()
+    with torch.no_grad():
+        model(torch.zeros(1, entry.input_channels, entry.min_side, entry.min_side))
+    if name == "faceapi_recognition":  # its stated minimum is the real one
+        with pytest.raises(RuntimeError):
+            with torch.no_grad():
+                model(torch.zeros(1, 3, entry.min_side - 1, entry.min_side - 1))
+
+
+def test_a_side_too_small_for_the_source_fails_before_training(tiny_config):
+    cfg = dataclasses.replace(tiny_config, backbone="faceapi_recognition", image_size=64)
+    with pytest.raises(ValueError, match="at least 103 px: choose --image_size 103 or more"):
+        resolve_config(cfg)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nbformat
 import pandas as pd
 import pytest
 import yaml
 
 from emotion_tl.cli import main
+from emotion_tl.model.checkpoint import load_checkpoint
 from emotion_tl.sweep import DONE_FILE, SweepError, read_sweep, run_sweep
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "02_frozen_weights.ipynb"
@@ -83,3 +85,21 @@ def test_a_failing_cell_is_reported_and_retried_later(tmp_path, image_dir):
     assert main(["sweep", str(path)]) == 1  # epochs=0 stops the notebook at its Config cell
     assert not (tmp_path / "out" / "epochs=0" / DONE_FILE).exists()
     assert not (tmp_path / "out" / "sweep.csv").exists()
+
+
+def test_a_sweep_over_source_models_runs_notebook_02_from_each(tmp_path, image_dir):
+    grid = {"backbone": ["fer_mini_xception", "faceapi_expression"], "epochs": [1]}
+    path = write_sweep(tmp_path, grid=grid, parameters=tiny_parameters(image_dir))
+    result = run_sweep(path)
+    assert result["counts"] == {"done": 2, "skipped": 0, "failed": 0}
+    table = pd.read_csv(tmp_path / "out" / "sweep.csv")
+    assert list(table["backbone"]) == grid["backbone"]
+    for name, folder in zip(grid["backbone"], table["folder"], strict=True):
+        best = load_checkpoint(tmp_path / "out" / folder / "checkpoints" / "frozen_weights_best.pt")
+        assert best["backbone"] == name
+        executed = nbformat.read(tmp_path / "out" / folder / NOTEBOOK.name, as_version=4)
+        [drift] = [c for c in executed.cells if "first_batchnorm(model)" in c.source]
+        text = "".join(o.get("text", "") for o in drift.outputs)
+        # mini-Xception has BatchNorm layers and face-api's network none: the cell says which
+        has_none = f"{name} has no BatchNorm layer" in text
+        assert has_none == (name == "faceapi_expression"), text

@@ -64,6 +64,7 @@ class Backbone:
     zero_shot: Callable[[], nn.Module] | None = None
     source_classes: tuple[str, ...] = ()
     pretrained_on: str = ""  # what its weights learnt from, in a few words (for people)
+    min_side: int = 8  # the smallest input side its layers can reduce without running out
 
     def __post_init__(self) -> None:
         if self.channels not in CHANNELS:
@@ -169,6 +170,7 @@ FACEAPI_RECOGNITION = Backbone(
     body=faceapi_resnet.make_faceapi_resnet_body,
     gradcam_layer="conv256",  # the last full stage: (N, 256, 4, 4) at 150 px
     audit_layer="conv128",  # 128 channels, 8x8 at 150 px
+    min_side=faceapi_resnet.MIN_SIDE,
     pretrained_on="face-api.js: faces of many people, to tell one person from another "
     "(a 128-number face descriptor)",
 )
@@ -208,6 +210,12 @@ def resolve_config(cfg: Config) -> Config:
     name (for an alias such as `face`) and, unless one is given, its input side."""
     entry = get_backbone(cfg.backbone)
     image_size = entry.image_size if cfg.image_size is None else cfg.image_size
+    if image_size < entry.min_side:
+        raise ValueError(
+            f"image_size {image_size} is too small for backbone {entry.name!r}, whose layers need "
+            f"at least {entry.min_side} px: choose --image_size {entry.min_side} or more, or leave "
+            f"it unset for the source's own side ({entry.image_size} px)"
+        )
     return dataclasses.replace(cfg, backbone=entry.name, image_size=image_size)
 
 

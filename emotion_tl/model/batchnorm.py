@@ -35,6 +35,15 @@ def batchnorm_layer(model: nn.Module, layer: str) -> nn.modules.batchnorm._Batch
     return module
 
 
+def first_batchnorm(model: nn.Module) -> str | None:
+    """The name of the model's first BatchNorm layer ('bn1' in ResNet50); None if it has none,
+    as face-api's networks have none."""
+    for name, module in model.named_modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            return name
+    return None
+
+
 def running_mean(model: nn.Module, layer: str = "bn1") -> np.ndarray:
     """The running mean of the BatchNorm layer `layer`, one number per channel."""
     return batchnorm_layer(model, layer).running_mean.detach().float().cpu().numpy().copy()

@@ -19,6 +19,8 @@ FEATURE_DIM = 256
 DESCRIPTOR_DIM = 128  # face-api's own head: the face descriptor
 HEAD = "classifier"
 MEAN_RGB = (122.782, 117.001, 104.298)  # on 0-255, as face-api subtracts it
+# the smallest side whose maps stay 3 px or more up to the last strided block (4 px at 150)
+MIN_SIDE = 103
 # (name, channels, blocks): each stage's first block halves the side, but the first stage's
 STAGES = (("conv32", 32, 3), ("conv64", 64, 4), ("conv128", 128, 3), ("conv256", 256, 3))
 

@@ -48,7 +48,12 @@ from emotion_tl.figures.evaluation import plot_confusion_matrix, plot_sources
 from emotion_tl.figures.faces import plot_face_crops
 from emotion_tl.figures.repeats import plot_repeats
 from emotion_tl.figures.training import plot_histories, plot_history, plot_running_means
-from emotion_tl.model.batchnorm import mean_change, pass_in_each_mode, running_mean
+from emotion_tl.model.batchnorm import (
+    first_batchnorm,
+    mean_change,
+    pass_in_each_mode,
+    running_mean,
+)
 from emotion_tl.model.checkpoint import load_checkpoint, model_from_checkpoint
 from emotion_tl.model.network import build_model, make_param_groups, make_parameter_table
 from emotion_tl.notebook.cleaner import make_cleaner
@@ -80,6 +85,7 @@ __all__ = [
     "describe_sources",
     "find_disagreements",
     "find_sources_comparison",
+    "first_batchnorm",
     "load_approach_outputs",
     "load_checkpoint",
     "load_comparison",
