@@ -177,7 +177,8 @@ def main() -> None:
     runs = pd.DataFrame(runs)
     summary, differences = summarize(runs), compare_sources(runs)
     print(summary.to_string(index=False))
-    print(differences.to_string(index=False))
+    if not differences.empty:  # one source: nothing to pair it with
+        print(differences.to_string(index=False))
     args.output.write_text(
         json.dumps(
             {
