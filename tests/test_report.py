@@ -93,6 +93,10 @@ def test_compare_predicts_the_saved_test_split_and_writes_the_report(tiny_config
     assert table.loc["ensemble", "accuracy"] == pytest.approx(expected.accuracy)
     assert np.isnan(table.loc["ensemble", "trainable_params"])
 
+    size = tiny_config.image_size  # the report says which model read what
+    text = (out_dir / "comparison.md").read_text()
+    assert f"Source model: resnet50, reading {size}x{size} colour images." in text
+
     printed = capsys.readouterr().out
     assert "McNemar" in printed and report["mcnemar"]["sentence"] in printed
     assert "comparison.png" in printed

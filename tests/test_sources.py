@@ -45,6 +45,8 @@ def test_two_sources_train_and_every_model_is_compared(tiny_backbone, tiny_confi
     assert (table["low"] <= table["accuracy"]).all() and (table["accuracy"] <= table["high"]).all()
     assert (table["splits"] == 2).all() and table["repeats_mean"].between(0, 1).all()
     assert list(table["trainable_params"][::2]) == [2048 * 2 + 2, 16 * 2 + 2]  # the frozen heads
+    side = tiny_config.image_size  # what each source read: ResNet50 colour, the tiny one grey
+    assert list(table["reads"][::2]) == [f"{side}x{side} colour", f"{side}x{side} grey"]
     best = table.loc[table["best"]].iloc[0]
     assert best["accuracy"] == table["accuracy"].max()
 

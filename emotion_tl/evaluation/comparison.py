@@ -16,6 +16,7 @@ from emotion_tl.data.files import DataError
 from emotion_tl.evaluation.metrics import Evaluation, evaluate_predictions
 from emotion_tl.evaluation.paired import McNemar, evaluate_mcnemar
 from emotion_tl.evaluation.predictions import read_predictions_table
+from emotion_tl.model.backbones import get_backbone
 from emotion_tl.model.checkpoint import CheckpointError, load_checkpoint
 
 ENSEMBLE = "ensemble"
@@ -34,6 +35,12 @@ class ApproachOutputs:
     @property
     def class_names(self) -> list[str]:
         return list(self.checkpoint["class_names"])
+
+    @property
+    def reads(self) -> str:
+        """What the model read, in words: '224x224 colour'."""
+        backbone = get_backbone(self.checkpoint["backbone"])
+        return backbone.describe_input(int(self.checkpoint["image_size"]))
 
     @property
     def face_crop(self) -> FaceCropSettings:

@@ -48,7 +48,9 @@ def format_markdown(comparison: Comparison) -> str:
         "# Frozen weights vs fine-tuning",
         "",
         f"Scores on the same {comparison.num_test_images()} held-out test images; the ensemble "
-        "averages both models' probabilities.",
+        "averages both models' probabilities. Source model: "
+        f"{comparison.approaches[0].checkpoint['backbone']}, reading "
+        f"{comparison.approaches[0].reads} images.",
         "",
         table.to_markdown(colalign=["left"] + ["right"] * table.shape[1], disable_numparse=True),
         "",
@@ -144,6 +146,7 @@ def write_comparison_report(
 
 
 SOURCE_COLUMNS = {  # sources table column -> its heading in comparison.md
+    "reads": "reads",
     "accuracy": "test accuracy",
     "interval": "95% interval",
     "trainable_params": "trainable params",

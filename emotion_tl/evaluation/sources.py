@@ -98,9 +98,11 @@ def collect_answers(source: str, folder: Path) -> list[ModelAnswers]:
         )
     outputs = [load_approach_outputs(folder, approach) for approach in trained]
     class_names = outputs[0].class_names
-    tables = {o.name: (o.predictions, o.facts()) for o in outputs}
+    reads = outputs[0].reads  # one run: every model of the source read the same input
+    tables = {o.name: (o.predictions, o.facts() | {"reads": reads}) for o in outputs}
     if (folder / ZERO_SHOT_FILE).is_file():
-        tables[ZERO_SHOT] = (pd.read_csv(folder / ZERO_SHOT_FILE), {"trainable_params": 0})
+        facts = {"trainable_params": 0, "reads": reads}
+        tables[ZERO_SHOT] = (pd.read_csv(folder / ZERO_SHOT_FILE), facts)
     answers = []
     for model, (table, facts) in tables.items():
         labels, probabilities = read_predictions_table(table, class_names)
@@ -174,6 +176,7 @@ def build_sources_comparison(checkpoint_dir: str | Path, sources: list[str]) -> 
         low, high = wilson_interval(correct[index], len(model.labels))
         row = {
             "model": names[index],
+            "reads": model.facts["reads"],
             "accuracy": correct[index] / len(model.labels),
             "low": low,
             "high": high,
