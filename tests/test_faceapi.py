@@ -198,3 +198,32 @@ def test_both_approaches_train_on_face_recognition(image_dir, tmp_path):
     model = build_model(2, run.pretrained.weights, backbone=run.backbone.name)
     features = label_check_features(model, run)  # the audit's trace of conv128
     assert features.shape[0] == len(run.data.table) and features.shape[1] % 128 == 0
+
+
+def test_the_landmark_conversion_computes_face_api_landmarks(reference_dir):
+    faces = faceapi_input(real_pictures())
+    expected = run_reference(reference_dir, faces, "face_landmark_68_model", "FaceLandmark68Net")
+    model = faceapi_weights.load_own_model(faceapi_weights.LANDMARKS)
+    with torch.no_grad():
+        actual = model(as_faceapi_reads(faces)).numpy()
+    assert expected.shape == (len(faces), 136)
+    assert np.abs(actual - expected).max() <= TOLERANCE
+    # on the astronaut's face: 68 points inside the picture, the jaw drawn from left to right
+    # (points 0 to 16) and the mouth (48 to 67) below the eyes (36 to 47)
+    points = expected[0].reshape(68, 2)
+    assert ((points > 0) & (points < 1)).all() and points[0, 0] < points[16, 0]
+    assert points[48:, 1].mean() > points[36:48, 1].mean() + 0.1
+
+
+def test_both_approaches_train_on_face_landmarks(image_dir, tmp_path):
+    cfg = make_tiny_config(
+        image_dir, tmp_path / "ck", backbone="faceapi_landmarks", pretrained=True, image_size=None
+    )
+    run_experiment(cfg)
+    frozen = load_checkpoint(Path(cfg.checkpoint_dir) / "frozen_weights_best.pt")
+    assert frozen["backbone"] == "faceapi_landmarks" and frozen["image_size"] == 112
+    landmarks = faceapi_weights.load_landmark_weights().state_dict
+    expression = faceapi_weights.load_faceapi_weights().state_dict
+    assert all(torch.equal(frozen["state_dict"][k], landmarks[k]) for k in landmarks)
+    assert not torch.equal(landmarks["dense3.conv3.pointwise.weight"], expression[
+        "dense3.conv3.pointwise.weight"])  # fmt: skip

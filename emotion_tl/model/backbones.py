@@ -157,6 +157,16 @@ FACEAPI_EXPRESSION = Backbone(
     "of 7 expressions",
 )
 
+FACEAPI_LANDMARKS = dataclasses.replace(
+    FACEAPI_EXPRESSION,  # the same network, face-api's dense feature extractor
+    name="faceapi_landmarks",
+    load_weights=faceapi_weights.load_landmark_weights,
+    zero_shot=None,
+    source_classes=(),
+    pretrained_on="face-api.js: faces, each marked with 68 points on the jaw, brows, eyes, nose "
+    "and mouth",
+)
+
 FACEAPI_RECOGNITION = Backbone(
     name="faceapi_recognition",
     build=faceapi_resnet.FaceApiResNet,
@@ -177,7 +187,13 @@ FACEAPI_RECOGNITION = Backbone(
 
 BACKBONES: dict[str, Backbone] = {
     entry.name: entry
-    for entry in (RESNET50, FER_MINI_XCEPTION, FACEAPI_EXPRESSION, FACEAPI_RECOGNITION)
+    for entry in (
+        RESNET50,
+        FER_MINI_XCEPTION,
+        FACEAPI_EXPRESSION,
+        FACEAPI_LANDMARKS,
+        FACEAPI_RECOGNITION,
+    )
 }
 # Names that stand for the entry recommended for a purpose; checkpoints record the entry's name.
 # `face`: the face source most accurate on real faces (docs/sources.md: benchmarks/sources.py)

@@ -25,14 +25,14 @@ from emotion_tl.model.faceapi_resnet import (
     FaceApiDescriptor,
     FaceApiResNet,
 )
-from emotion_tl.model.faceapi_weights import TARBALL, FaceApiModelError, convert_model
+from emotion_tl.model.faceapi_weights import FaceApiModelError, convert_model, source_line
 from emotion_tl.model.weights import PretrainedWeights
 from emotion_tl.storage import cache_dir
 
 MODEL = "face_recognition_model"
 CONVERTED_NAME = "faceapi_recognition-1.7.15.pt"
 CONVERTED_FORMAT = "emotion_tl/faceapi-recognition/1"
-SOURCE = f"face-api.js face-recognition model (npm {TARBALL.spec}, MIT), converted"
+SOURCE = source_line("face-recognition model")
 
 
 def _layer_names() -> list[tuple[str, str]]:

