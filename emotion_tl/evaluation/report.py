@@ -57,6 +57,13 @@ def format_markdown(comparison: Comparison) -> str:
         f"**Paired test (McNemar, exact):** {comparison.mcnemar.sentence()}",
         "",
     ]
+    stopped = [
+        f"**{a.name}** {a.checkpoint['early_stop']}."  # patience ended it early
+        for a in comparison.approaches
+        if a.checkpoint.get("early_stop")
+    ]
+    if stopped:
+        lines += [*stopped, ""]
     for name, evaluation in comparison.evaluations.items():
         per_class = evaluation.per_class.map(format_cell)
         lines += [

@@ -49,6 +49,7 @@ class ApproachResult:
     peak_memory_mb: float
     history: list[dict[str, float]]
     outputs: dict[str, Path] = field(default_factory=dict)
+    early_stop: str | None = None  # why patience ended it before its last epoch, in words
 
 
 @dataclass
@@ -216,7 +217,10 @@ def train_approach(
         state=state,
         stop=stop,
         class_weights=class_weights,
+        patience=run.cfg.patience,
     )
+    if state.early_stop is not None:
+        logger.info("%s %s", OUTPUT_PREFIX[approach], state.early_stop)
     if state.stopped:
         save_interrupted(training, run.outputs[approach], stop)
     return finish_approach(run, training)
@@ -244,7 +248,10 @@ def finish_approach(run: RunContext, training: Training) -> ApproachResult:
     final_probabilities, test_labels = predict_loader(net, test_loader, device, precision, backbone)
     final_test_acc = compute_accuracy(test_labels, final_probabilities)
     final_metrics = history[-1] | {"test_acc": final_test_acc}
-    training.checkpoints.save("final", run.cfg.epochs, final_metrics, history)
+    # The last epoch run, which patience may have made earlier than cfg.epochs.
+    early_stop = training.state.early_stop
+    last_epoch = int(history[-1]["epoch"])
+    training.checkpoints.save("final", last_epoch, final_metrics, history, early_stop=early_stop)
     training.model.load_state_dict(best.state_dict)
     probabilities, _ = predict_loader(net, test_loader, device, precision, backbone)
     test_acc = compute_accuracy(test_labels, probabilities)
@@ -258,7 +265,7 @@ def finish_approach(run: RunContext, training: Training) -> ApproachResult:
         "setup_seconds": training.setup_seconds,
     }
     best_epoch = int(best.stats["epoch"])
-    training.checkpoints.save("best", best_epoch, best_metrics, history)
+    training.checkpoints.save("best", best_epoch, best_metrics, history, early_stop=early_stop)
     paths = run.outputs[training.approach]
     outputs = {kind: path for kind, path in paths.items() if kind != "interrupted"}
     if is_main():
@@ -283,4 +290,5 @@ def finish_approach(run: RunContext, training: Training) -> ApproachResult:
         peak_memory_mb=peak_memory_mb,
         history=history,
         outputs=outputs,
+        early_stop=early_stop,
     )

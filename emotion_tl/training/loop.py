@@ -27,6 +27,28 @@ from emotion_tl.model.network import make_param_groups, set_train_mode
 History = list[dict[str, float]]  # one dict per epoch: epoch, train_loss, train_acc, val_loss, ...
 
 
+def epochs_without_improvement(history: History) -> int:
+    """How many epochs have passed since the one with the lowest validation loss (0: the last
+    epoch is the lowest so far). Computed from the history alone, so a resumed run counts on."""
+    if not history:
+        return 0
+    losses = [row["val_loss"] for row in history]
+    return len(losses) - 1 - losses.index(min(losses))
+
+
+def early_stop_reason(history: History, patience: int) -> str | None:
+    """Why training stops after the last epoch of `history`, in words, or None to go on."""
+    waited = epochs_without_improvement(history)
+    if patience <= 0 or waited < patience:
+        return None
+    best = history[len(history) - 1 - waited]
+    return (
+        f"stopped after epoch {history[-1]['epoch']}: the validation loss had not improved for "
+        f"{waited} epochs (patience {patience}; lowest {best['val_loss']:.4f} at epoch "
+        f"{best['epoch']})"
+    )
+
+
 @dataclass
 class TrainState:
     """Where training stands: `fit` reads it to start and keeps it current, so an interrupted
@@ -39,7 +61,8 @@ class TrainState:
     rng: dict[str, Any] | None = None  # torch and train-loader generator states at epoch start
     optimizer: dict[str, Any] | None = None  # filled in when training stops early
     scaler: dict[str, Any] | None = None
-    stopped: bool = False
+    stopped: bool = False  # interrupted (Stop, Ctrl-C): to be resumed
+    early_stop: str | None = None  # why patience ended training before its last epoch
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values and tensors, for a checkpoint that loads with weights_only=True."""
@@ -187,13 +210,16 @@ def fit(
     class_weights: torch.Tensor | None = None,
     state: TrainState | None = None,
     stop: threading.Event | None = None,
+    patience: int = 0,
 ) -> History:
     """Train `model` with Adam; `approach` decides which parameters learn and at what rate.
 
     `backbone_lr` is unused when frozen; `head_lr` is the new final layer's rate.
     `class_weights` (C,) weight the training and the validation loss per class. `state`
     continues an interrupted run and is kept current; when `stop` is set, training ends after
-    the current step with `state.stopped` and the optimizer state in `state`.
+    the current step with `state.stopped` and the optimizer state in `state`. With `patience`,
+    training ends once the validation loss has not improved for that many epochs, the reason
+    in `state.early_stop`.
     """
     state = state if state is not None else TrainState()
     step = make_train_step(
@@ -222,6 +248,10 @@ def fit(
             )
             if on_epoch_end is not None:
                 on_epoch_end(stats, model)
+            state.early_stop = early_stop_reason(state.history, patience)
+            if state.early_stop is not None and state.epoch <= epochs:
+                break
+            state.early_stop = None  # the last epoch: it ran to the end
             if stop is not None and stop.is_set() and state.epoch <= epochs:
                 state.stopped = True
                 state.rng = capture_rng(getattr(train_loader, "generator", None))

@@ -58,6 +58,7 @@ def load_result(run: RunContext, approach: str) -> ApproachResult | None:
         peak_memory_mb=float(metrics.get("peak_memory_mb", float("nan"))),
         history=final["history"],
         outputs={"best": paths["best"], "final": paths["final"]},
+        early_stop=final.get("early_stop"),
     )
 
 
