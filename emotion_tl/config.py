@@ -52,6 +52,13 @@ class Config:
         None,
         "fine-tuning's rate for the new final layer (default: learning_rate / 10, as the backbone)",
     )
+    finetuning_head_init: str = _option(
+        "random",
+        "where fine-tuning's new final layer starts: random (the seed's), or probe (LP-FT: the "
+        "frozen approach's trained head, from its best checkpoint when both approaches run, "
+        "else trained first on the frozen features the same way)",
+        choices=("random", "probe"),
+    )
     device: str = _option(
         "auto", "auto: CUDA, else MPS, else the CPU (a missing cuda/mps: the CPU)", choices=DEVICES
     )

@@ -30,6 +30,7 @@ from emotion_tl.training.context import RunContext
 from emotion_tl.training.feature_loaders import FeatureHead, make_feature_loaders
 from emotion_tl.training.loop import BestEpoch, TrainState, fit
 from emotion_tl.training.outputs import write_history, write_test_outputs
+from emotion_tl.training.probe import probe_head_state
 from emotion_tl.training.resume import TrainingInterrupted, load_interrupted
 
 logger = logging.getLogger("emotion_tl")
@@ -115,6 +116,8 @@ def build_training(run: RunContext, approach: str) -> Setup:
     cfg, data, pretrained = run.cfg, run.data, run.pretrained
     cached = approach == "frozen" and cfg.feature_cache
     class_weights = choose_class_weights(cfg, data, cached=cached)
+    lp_ft = approach == "finetuning" and cfg.finetuning_head_init == "probe"
+    probe = probe_head_state(run, build_training) if lp_ft else None  # before the seeding
     seed_everything(cfg.seed)
     model = build_model(
         len(data.class_names),
@@ -122,6 +125,11 @@ def build_training(run: RunContext, approach: str) -> Setup:
         stride_in_1x1=pretrained.stride_in_1x1,
         backbone=cfg.backbone,
     )
+    if probe is not None:  # LP-FT: the trained probe's weights, strictly, in the new head
+        prefix = run.backbone.head + "."
+        run.backbone.head_of(model).load_state_dict(
+            {k.removeprefix(prefix): v for k, v in probe.items()}
+        )
     backbone_lr, head_lr = cfg.lr_for(approach)
     make_param_groups(model, approach, cfg.backbone, backbone_lr=backbone_lr, head_lr=head_lr)
     trainable = count_trainable(model)
