@@ -1,0 +1,137 @@
+"""The fine-tuning recipe, measured: each variant's frozen and fine-tuned test accuracy over several
+seeds (each seed its own split, the same for every variant), its fine-tuning epochs and seconds,
+and each variant's paired difference from the first one.
+
+    python benchmarks/recipe.py --sets lfw bundled scenes --variants seed lp-ft --seeds 0 1 2
+    python benchmarks/recipe.py --sets bundled --variants seed lp-ft --set epochs=10
+
+A variant is a named set of Config changes (VARIANTS below); `--set NAME=VALUE` changes every run
+(for example `backbone=face`). The sets are those of benchmarks/sources.py. Prints the tables and
+writes every run's numbers to --output (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from sources import SETS, make_set
+
+from emotion_tl.config import OUTPUT_PREFIX, Config
+from emotion_tl.evaluation.repeats import corrected_interval
+from emotion_tl.training.run import run_experiment
+
+VARIANTS: dict[str, dict] = {
+    "seed": {},  # the seed's plain recipe: a random head, Adam at one rate, every epoch
+    "lp-ft": {"finetuning_head_init": "probe"},  # fine-tuning starts from the frozen head
+    "patience": {"patience": 3},  # stop once the validation loss stalls for 3 epochs
+    "lp-ft+patience": {"finetuning_head_init": "probe", "patience": 3},
+}
+MODELS = ("frozen_weights", "finetuning")
+
+
+def run_one(data_dir: Path, name: str, variant: str, seed: int, fixed: dict, out: Path) -> dict:
+    """Train both approaches with `variant`'s settings on one split: accuracies and costs."""
+    categories, face_crop = SETS[name]
+    base = {"data_dir": str(data_dir), "categories": categories, "face_crop": face_crop}
+    changes = base | fixed | VARIANTS[variant] | {"seed": seed, "checkpoint_dir": str(out)}
+    start = time.perf_counter()
+    results = run_experiment(Config(**changes))
+    row = {"set": name, "variant": variant, "seed": seed, "seconds": time.perf_counter() - start}
+    for result in results:
+        prefix = OUTPUT_PREFIX[result.approach]
+        row[f"{prefix}_acc"] = result.test_acc
+        row[f"{prefix}_epochs"] = len(result.history)
+        row[f"{prefix}_seconds"] = sum(r["seconds"] for r in result.history)
+    split = pd.read_csv(out / "split.csv")["split"].value_counts()
+    row["test_fraction"] = split["test"] / split["train"]
+    return row
+
+
+def summarize(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per set, variant and model: the mean accuracy with its corrected 95% interval; and each
+    variant's split-by-split difference from the first variant."""
+    rows, differences = [], []
+    for name, group in runs.groupby("set", sort=False):
+        ratio = float(group["test_fraction"].mean())
+        variants = list(dict.fromkeys(group["variant"]))
+        wide = group.set_index(["seed", "variant"])
+        for variant in variants:
+            own = group[group["variant"] == variant]
+            for model in MODELS:
+                interval = corrected_interval(own[f"{model}_acc"].to_numpy(), ratio)
+                rows.append(
+                    {
+                        "set": name,
+                        "variant": variant,
+                        "model": model,
+                        "seeds": len(own),
+                        "accuracy": round(interval.mean, 3),
+                        "interval": f"{max(interval.low, 0):.3f}..{min(interval.high, 1):.3f}",
+                        "epochs": round(float(own[f"{model}_epochs"].mean()), 1),
+                        "seconds": round(float(own[f"{model}_seconds"].mean()), 1),
+                    }
+                )
+                if variant == variants[0]:
+                    continue
+                first = wide[f"{model}_acc"].xs(variants[0], level="variant")
+                change = (wide[f"{model}_acc"].xs(variant, level="variant") - first).dropna()
+                paired = corrected_interval(change.to_numpy(), ratio)
+                differences.append(
+                    {
+                        "set": name,
+                        "model": model,
+                        "difference": f"{variant} - {variants[0]}",
+                        "mean": round(paired.mean, 3),
+                        "interval": f"{paired.low:+.3f}..{paired.high:+.3f}",
+                        "p_value": round(paired.p_value, 4),
+                    }
+                )
+    return pd.DataFrame(rows), pd.DataFrame(differences)
+
+
+def parse_settings(pairs: list[str]) -> dict:
+    """`NAME=VALUE` pairs as Config changes (VALUE read as YAML: 10, 0.01, face, [a, b])."""
+    settings = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        settings[name] = yaml.safe_load(value)
+    Config(**settings)  # a misspelt name or a bad value fails here, before any training
+    return settings
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=["lfw", "bundled"])
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["seed", "lp-ft"])
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--set", dest="settings", nargs="*", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--identities", type=int, default=100, help="people in the scenes set")
+    parser.add_argument("--output", type=Path, default=Path("benchmarks/recipe.json"))
+    args = parser.parse_args()
+    fixed = parse_settings(args.settings)
+    runs = []
+    with tempfile.TemporaryDirectory() as temp:
+        root = Path(temp)
+        for name in args.sets:
+            data_dir = make_set(name, root, args.identities)
+            for seed in args.seeds:
+                for variant in args.variants:
+                    out = root / "runs" / name / variant / str(seed)
+                    runs.append(run_one(data_dir, name, variant, seed, fixed, out))
+                    print(json.dumps(runs[-1]), flush=True)
+    summary, differences = summarize(pd.DataFrame(runs))
+    print(summary.to_string(index=False))
+    if not differences.empty:
+        print(differences.to_string(index=False))
+    record = {"args": vars(args) | {"output": str(args.output)}, "runs": runs}
+    args.output.write_text(json.dumps(record, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
