@@ -13,9 +13,9 @@ from conftest import make_tiny_config
 from emotion_tl.model.checkpoint import load_checkpoint
 from emotion_tl.training import loop
 from emotion_tl.training.approach import train_approach
-from emotion_tl.training.loop import early_stop_reason, epochs_without_improvement
 from emotion_tl.training.resume import TrainingInterrupted
 from emotion_tl.training.run import prepare_run, run_experiment
+from emotion_tl.training.selection import early_stop_reason, epochs_without_improvement
 
 # the validation loss each epoch reports: lowest at epoch 2, then worse for good
 SCRIPTED_LOSSES = [1.0, 0.8, 0.9, 0.95, 0.99, 1.1, 1.2, 1.3]

@@ -24,14 +24,16 @@ from emotion_tl.device import measure_peak_memory_mb, reset_peak_memory, seed_ev
 from emotion_tl.distributed import is_main, rank, world_size
 from emotion_tl.evaluation.inference import predict_loader
 from emotion_tl.evaluation.metrics import compute_accuracy
-from emotion_tl.model.checkpoint import load_checkpoint, make_checkpoint, save_checkpoint
+from emotion_tl.model.checkpoint import load_checkpoint
 from emotion_tl.model.network import build_model, count_trainable, make_param_groups
+from emotion_tl.training.checkpoints import Checkpoints
 from emotion_tl.training.context import RunContext
 from emotion_tl.training.feature_loaders import FeatureHead, make_feature_loaders
-from emotion_tl.training.loop import BestEpoch, TrainState, fit
+from emotion_tl.training.loop import TrainState, fit
 from emotion_tl.training.outputs import write_history, write_test_outputs
 from emotion_tl.training.probe import probe_head_state
 from emotion_tl.training.resume import TrainingInterrupted, load_interrupted
+from emotion_tl.training.selection import BestEpoch
 
 logger = logging.getLogger("emotion_tl")
 
@@ -51,37 +53,6 @@ class ApproachResult:
     history: list[dict[str, float]]
     outputs: dict[str, Path] = field(default_factory=dict)
     early_stop: str | None = None  # why patience ended it before its last epoch, in words
-
-
-@dataclass
-class Checkpoints:
-    """Writes one approach's checkpoints: the model's weights now, with the run's metadata."""
-
-    model: nn.Module
-    run: RunContext
-    approach: str
-
-    def save(self, kind: str, epoch: int, metrics: dict, history: list, **extra: Any) -> None:
-        """Write the `kind` ("best", "final", "interrupted") checkpoint atomically to its path
-        (with several processes, rank 0 alone writes)."""
-        if not is_main():
-            return
-        run = self.run
-        checkpoint = make_checkpoint(
-            self.model,
-            class_names=run.data.class_names,
-            config=run.cfg.to_dict(),
-            approach=self.approach,
-            weights_source=run.pretrained.source,
-            stride_in_1x1=run.pretrained.stride_in_1x1,
-            epoch=epoch,
-            metrics=metrics,
-            history=history,
-            device=str(run.device),
-            precision=run.precision,
-            kind=kind,
-        )
-        save_checkpoint(checkpoint | extra, run.outputs[self.approach][kind])
 
 
 @dataclass

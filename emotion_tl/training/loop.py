@@ -23,30 +23,7 @@ from emotion_tl.distributed import all_reduce_sums, broadcast_buffers, is_main, 
 from emotion_tl.evaluation.inference import evaluate_loader
 from emotion_tl.model.backbones import Backbone, get_backbone
 from emotion_tl.model.network import make_param_groups, set_train_mode
-
-History = list[dict[str, float]]  # one dict per epoch: epoch, train_loss, train_acc, val_loss, ...
-
-
-def epochs_without_improvement(history: History) -> int:
-    """How many epochs have passed since the one with the lowest validation loss (0: the last
-    epoch is the lowest so far). Computed from the history alone, so a resumed run counts on."""
-    if not history:
-        return 0
-    losses = [row["val_loss"] for row in history]
-    return len(losses) - 1 - losses.index(min(losses))
-
-
-def early_stop_reason(history: History, patience: int) -> str | None:
-    """Why training stops after the last epoch of `history`, in words, or None to go on."""
-    waited = epochs_without_improvement(history)
-    if patience <= 0 or waited < patience:
-        return None
-    best = history[len(history) - 1 - waited]
-    return (
-        f"stopped after epoch {history[-1]['epoch']}: the validation loss had not improved for "
-        f"{waited} epochs (patience {patience}; lowest {best['val_loss']:.4f} at epoch "
-        f"{best['epoch']})"
-    )
+from emotion_tl.training.selection import History, early_stop_reason
 
 
 @dataclass
@@ -193,6 +170,32 @@ def start_epoch(loader: DataLoader, state: TrainState) -> None:
         set_epoch(state.epoch - 1)
 
 
+def ends_here(
+    state: TrainState,
+    epochs: int,
+    patience: int,
+    stop: threading.Event | None,
+    train_loader: DataLoader,
+) -> bool:
+    """After an epoch with epochs still to run: True when patience ends training here (the
+    reason in `state.early_stop`) or a Stop asks to (`state.stopped`, with the random states
+    the next epoch starts from)."""
+    if state.epoch > epochs:
+        return False
+    state.early_stop = early_stop_reason(state.history, patience)
+    if state.early_stop is None and stop is not None and stop.is_set():
+        state.stopped = True
+        state.rng = capture_rng(getattr(train_loader, "generator", None))
+    return state.early_stop is not None or state.stopped
+
+
+def progress_bar(desc: str, epochs: int, steps: int, state: TrainState) -> tqdm:
+    """One bar over every step of every epoch, from where `state` stands; with several
+    processes, rank 0's alone."""
+    done = (state.epoch - 1) * steps + state.step
+    return tqdm(total=epochs * steps, initial=done, desc=desc, unit="step", disable=not is_main())
+
+
 def fit(
     model: nn.Module,
     train_loader: DataLoader,
@@ -217,9 +220,8 @@ def fit(
     `backbone_lr` is unused when frozen; `head_lr` is the new final layer's rate.
     `class_weights` (C,) weight the training and the validation loss per class. `state`
     continues an interrupted run and is kept current; when `stop` is set, training ends after
-    the current step with `state.stopped` and the optimizer state in `state`. With `patience`,
-    training ends once the validation loss has not improved for that many epochs, the reason
-    in `state.early_stop`.
+    the current step with `state.stopped` and the optimizer state in `state`. `patience` ends
+    it once the validation loss has not improved for so many epochs (`state.early_stop`).
     """
     state = state if state is not None else TrainState()
     step = make_train_step(
@@ -234,10 +236,8 @@ def fit(
     )
     step.restore(state)
     step.parallel, state.stopped = wrap_for_processes(model, train_loader), False
-    desc, steps = progress_desc or approach, len(train_loader)
-    # One bar over every step; with several processes, rank 0's alone.
-    done = (state.epoch - 1) * steps + state.step
-    bar = tqdm(total=epochs * steps, initial=done, desc=desc, unit="step", disable=not is_main())
+    desc = progress_desc or approach
+    bar = progress_bar(desc, epochs, len(train_loader), state)
     try:
         while state.epoch <= epochs and not state.stopped:
             stats = run_epoch(model, train_loader, val_loader, step, state, bar, stop)
@@ -248,13 +248,8 @@ def fit(
             )
             if on_epoch_end is not None:
                 on_epoch_end(stats, model)
-            state.early_stop = early_stop_reason(state.history, patience)
-            if state.early_stop is not None and state.epoch <= epochs:
+            if ends_here(state, epochs, patience, stop, train_loader):
                 break
-            state.early_stop = None  # the last epoch: it ran to the end
-            if stop is not None and stop.is_set() and state.epoch <= epochs:
-                state.stopped = True
-                state.rng = capture_rng(getattr(train_loader, "generator", None))
     finally:
         bar.close()
     if state.stopped:
@@ -298,28 +293,3 @@ def run_epoch(
     state.history.append(stats)
     state.epoch, state.step, state.totals, state.rng = epoch + 1, 0, [0.0, 0, 0], None
     return stats
-
-
-def is_better(stats: dict[str, float], best: dict[str, float] | None) -> bool:
-    """Higher validation accuracy wins; on a tie, lower validation loss."""
-    if best is None:
-        return True
-    if stats["val_acc"] != best["val_acc"]:
-        return stats["val_acc"] > best["val_acc"]
-    return stats["val_loss"] < best["val_loss"]
-
-
-@dataclass
-class BestEpoch:
-    """The best epoch so far by `is_better`, with a copy of the model's weights at that epoch."""
-
-    stats: dict[str, float] | None = None
-    state_dict: dict[str, torch.Tensor] | None = None
-
-    def update(self, stats: dict[str, float], model: nn.Module) -> bool:
-        """Keep `stats` and `model`'s weights if this epoch is better; True if it was."""
-        if not is_better(stats, self.stats):
-            return False
-        self.stats = stats
-        self.state_dict = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        return True

@@ -17,8 +17,9 @@ from typing import Any
 import torch
 
 from emotion_tl.training.context import RunContext
-from emotion_tl.training.loop import BestEpoch, fit
+from emotion_tl.training.loop import fit
 from emotion_tl.training.resume import load_finished
+from emotion_tl.training.selection import BestEpoch
 
 logger = logging.getLogger("emotion_tl")
 
