@@ -41,7 +41,8 @@ from emotion_tl.model.backbones import load_backbone_weights
 from emotion_tl.model.network import build_model, make_param_groups, set_train_mode
 from emotion_tl.training.approach import train_approach
 from emotion_tl.training.context import make_run_context
-from emotion_tl.training.loop import is_better, make_train_step
+from emotion_tl.training.selection import is_better
+from emotion_tl.training.step import make_train_step
 
 RUN_OPTIONS = [
     "data_dir",

@@ -35,7 +35,8 @@ from emotion_tl.model.backbones import get_backbone, load_backbone_weights
 from emotion_tl.model.network import build_model
 from emotion_tl.training.feature_cache import compute_features
 from emotion_tl.training.feature_loaders import FeatureHead
-from emotion_tl.training.loop import BestEpoch, fit
+from emotion_tl.training.loop import fit
+from emotion_tl.training.selection import BestEpoch
 
 CPU = torch.device("cpu")
 

@@ -52,6 +52,33 @@ class Config:
         None,
         "fine-tuning's rate for the new final layer (default: learning_rate / 10, as the backbone)",
     )
+    weight_decay: float = _option(
+        0.0, "AdamW's decoupled weight decay, both approaches (0: plain Adam)", minimum=0.0
+    )
+    label_smoothing: float = _option(
+        0.0, "cross-entropy against targets smoothed by this much (0: none)", minimum=0.0
+    )
+    schedule: str = _option(
+        "constant",
+        "the learning rate over training: constant, or cosine (a linear warm-up over "
+        "warmup_epochs, then cosine decay to zero)",
+        choices=("constant", "cosine"),
+    )
+    warmup_epochs: float = _option(
+        0.0, "with the cosine schedule: epochs of linear warm-up", minimum=0.0
+    )
+    finetuning_batchnorm: str = _option(
+        "train",
+        "BatchNorm while fine-tuning: train (statistics follow the batches) or frozen "
+        "(evaluation mode; its scale and shift still learn)",
+        choices=("train", "frozen"),
+    )
+    layer_decay: float = _option(
+        1.0,
+        "fine-tuning's discriminative rates: each block of the body learns at this factor times "
+        "the rate of the block above it (1: one rate for the whole body)",
+        minimum=0.0,
+    )
     finetuning_head_init: str = _option(
         "random",
         "where fine-tuning's new final layer starts: random (the seed's), or probe (LP-FT: the "
@@ -195,6 +222,10 @@ def check_config(cfg: Config) -> None:
         problems.append(f"backbone={cfg.backbone!r}: name a backbone, such as resnet50")
     if cfg.learning_rate <= 0:
         problems.append(f"learning_rate={cfg.learning_rate}: must be positive")
+    if not 0 <= cfg.label_smoothing < 1:
+        problems.append(f"label_smoothing={cfg.label_smoothing}: must lie in [0, 1)")
+    if not 0 < cfg.layer_decay <= 1:
+        problems.append(f"layer_decay={cfg.layer_decay}: must lie in (0, 1]")
     if not (0 < cfg.val_fraction < 1 and 0 < cfg.test_fraction < 1):
         problems.append("val_fraction and test_fraction must each lie between 0 and 1")
     elif cfg.val_fraction + cfg.test_fraction >= 0.9:

@@ -14,8 +14,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from emotion_tl.cli import main
 from emotion_tl.model.network import build_model
-from emotion_tl.training.loop import make_train_step
 from emotion_tl.training.lr_find import exponential_rates, range_test, smooth, suggest_rate
+from emotion_tl.training.step import make_train_step
 
 
 def tiny_loader() -> DataLoader:
@@ -52,6 +52,7 @@ def test_range_test_sweeps_the_head_rate_and_keeps_the_backbones_ratio():
 
     class Recording:  # the step, noting each group's rate as it is called
         approach, backbone, optimizer = step.approach, step.backbone, step.optimizer
+        batchnorm = step.batchnorm
 
         def __call__(self, *args):
             seen.append([g["lr"] for g in self.optimizer.param_groups])

@@ -30,6 +30,7 @@ from emotion_tl.model.checkpoint import load_checkpoint
 from emotion_tl.model.network import build_model
 from emotion_tl.storage import save_torch_atomic
 from emotion_tl.training import loop as loop_module
+from emotion_tl.training import step as step_module
 
 
 def args_for(cfg, *extra):
@@ -125,7 +126,7 @@ def test_full_disk_is_reported_before_training(tiny_config, tmp_path, caplog, mo
 def send_signal_at_step(monkeypatch, signum, step):
     """Deliver a real signal to this process when training reaches `step` (1-based)."""
     seen = {"steps": 0}
-    real = loop_module.to_device
+    real = step_module.to_device
 
     def counting(images, device, *normalize):
         if torch.is_grad_enabled():  # training batches only (images or cached features)
@@ -134,31 +135,39 @@ def send_signal_at_step(monkeypatch, signum, step):
                 os.kill(os.getpid(), signum)
         return real(images, device, *normalize)
 
-    monkeypatch.setattr(loop_module, "to_device", counting)
+    monkeypatch.setattr(step_module, "to_device", counting)
 
 
-def test_sigterm_stops_saves_and_resume_continues_exactly(tiny_config, tmp_path, monkeypatch):
+EVERY_OPTION = (  # every part of the recipe away from the seed's (recipe.py)
+    *("--schedule", "cosine", "--warmup_epochs", "1", "--weight_decay", "0.01"),
+    *("--label_smoothing", "0.1", "--layer_decay", "0.5", "--finetuning_batchnorm", "frozen"),
+)
+
+
+@pytest.mark.parametrize("recipe", [(), EVERY_OPTION], ids=["seed recipe", "every option"])
+def test_sigterm_stops_saves_and_resume_continues_exactly(
+    tiny_config, tmp_path, monkeypatch, recipe
+):
     reference_dir = str(tmp_path / "reference")
-    assert (
-        main(args_for(tiny_config, "--approach", "finetuning", "--checkpoint_dir", reference_dir))
-        == 0
-    )
+    finetuning = ("--approach", "finetuning", *recipe)
+    assert main(args_for(tiny_config, *finetuning, "--checkpoint_dir", reference_dir)) == 0
 
     previous = signal.getsignal(signal.SIGTERM)
     # 12 training images / batch 4 = 3 steps per epoch: step 5 is inside epoch 2.
     send_signal_at_step(monkeypatch, signal.SIGTERM, 5)
-    assert main(args_for(tiny_config, "--approach", "finetuning")) == 143
+    assert main(args_for(tiny_config, *finetuning)) == 143
     assert signal.getsignal(signal.SIGTERM) is previous  # handlers restored after training
     out_dir = Path(tiny_config.checkpoint_dir)
     interrupted = torch.load(out_dir / "finetuning_interrupted.pt", weights_only=True)
     assert interrupted["kind"] == "interrupted" and interrupted["epoch"] == 1
     assert interrupted["resume"]["epoch"] == 2 and interrupted["resume"]["step"] == 2
     assert interrupted["resume"]["optimizer"]["state"]  # Adam's moments travel along
+    assert (interrupted["resume"]["schedule"] is not None) == bool(recipe)  # and the schedule's
     assert list(pd.read_csv(out_dir / "finetuning_history.csv")["epoch"]) == [1]
     assert not (out_dir / "finetuning_final.pt").exists()
 
     monkeypatch.undo()
-    assert main(args_for(tiny_config, "--approach", "finetuning", "--resume")) == 0
+    assert main(args_for(tiny_config, *finetuning, "--resume")) == 0
     resumed = read_history(out_dir / "finetuning_history.csv")
     assert list(resumed["epoch"]) == [1, 2, 3]
     # Every number equals the uninterrupted run's: same split, order, augmentation, optimiser.
@@ -167,6 +176,10 @@ def test_sigterm_stops_saves_and_resume_continues_exactly(tiny_config, tmp_path,
     expected = load_checkpoint(f"{reference_dir}/finetuning_final.pt")["state_dict"]
     assert all(torch.equal(final[k], expected[k]) for k in expected)
     assert not (out_dir / "finetuning_interrupted.pt").exists()
+    saved = Config(**load_checkpoint(out_dir / "finetuning_best.pt")["config"])  # and reload
+    options = (saved.schedule, saved.weight_decay, saved.label_smoothing, saved.layer_decay)
+    assert options == (("cosine", 0.01, 0.1, 0.5) if recipe else ("constant", 0.0, 0.0, 1.0))
+    assert saved.finetuning_batchnorm == ("frozen" if recipe else "train")
 
 
 def test_resume_of_augmented_cached_features_continues_in_the_right_view(

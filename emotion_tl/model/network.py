@@ -51,11 +51,15 @@ def make_param_groups(
     *,
     backbone_lr: float,
     head_lr: float,
+    layer_decay: float = 1.0,
 ) -> list[dict]:
     """Freeze or unfreeze parameters for `approach` and return the optimiser's groups.
 
     frozen:     only the head trains, at `head_lr`; `backbone_lr` is ignored.
-    finetuning: every layer trains, the backbone at `backbone_lr` and the head at `head_lr`.
+    finetuning: every layer trains, the backbone at `backbone_lr` and the head at `head_lr`;
+                with `layer_decay` under 1, each block of the body (a top-level child: in
+                ResNet50 conv1, bn1, layer1 to layer4) is a group of its own, the top one at
+                `backbone_lr` and each one below at `layer_decay` times the rate above it.
     """
     entry = get_backbone(backbone)
     head = [p for n, p in model.named_parameters() if entry.is_head(n)]
@@ -74,7 +78,18 @@ def make_param_groups(
     head_group = {"params": head, "lr": head_lr, "name": "head"}
     if approach == "frozen":
         return [head_group]
-    return [{"params": body, "lr": backbone_lr, "name": "backbone"}, head_group]
+    if layer_decay == 1.0:
+        return [{"params": body, "lr": backbone_lr, "name": "backbone"}, head_group]
+    blocks = [
+        (name, list(block.parameters()))
+        for name, block in model.named_children()
+        if name != entry.head and any(True for _ in block.parameters())
+    ]
+    groups = [
+        {"params": params, "lr": backbone_lr * layer_decay**depth, "name": f"backbone.{name}"}
+        for depth, (name, params) in enumerate(reversed(blocks))
+    ]
+    return [*reversed(groups), head_group]
 
 
 def count_trainable(model: nn.Module) -> int:
@@ -95,13 +110,20 @@ def make_parameter_table(model: nn.Module) -> pd.DataFrame:
     return table
 
 
-def set_train_mode(model: nn.Module, approach: str, backbone: str = DEFAULT_BACKBONE) -> None:
-    """Train mode for what learns; a frozen backbone stays in eval so BatchNorm stays put."""
+def set_train_mode(
+    model: nn.Module, approach: str, backbone: str = DEFAULT_BACKBONE, batchnorm: str = "train"
+) -> None:
+    """Train mode for what learns; a frozen backbone stays in eval so BatchNorm stays put.
+    Fine-tuning with `batchnorm="frozen"` keeps every BatchNorm layer in eval mode too."""
     if approach == "frozen":
         model.eval()
         get_backbone(backbone).head_of(model).train()
-    else:
-        model.train()
+        return
+    model.train()
+    if batchnorm == "frozen":
+        for module in model.modules():
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.eval()
 
 
 @torch.no_grad()

@@ -29,11 +29,13 @@ from emotion_tl.model.network import build_model, count_trainable, make_param_gr
 from emotion_tl.training.checkpoints import Checkpoints
 from emotion_tl.training.context import RunContext
 from emotion_tl.training.feature_loaders import FeatureHead, make_feature_loaders
-from emotion_tl.training.loop import TrainState, fit
+from emotion_tl.training.loop import fit
 from emotion_tl.training.outputs import write_history, write_test_outputs
 from emotion_tl.training.probe import probe_head_state
+from emotion_tl.training.recipe import Recipe
 from emotion_tl.training.resume import TrainingInterrupted, load_interrupted
 from emotion_tl.training.selection import BestEpoch
+from emotion_tl.training.step import TrainState
 
 logger = logging.getLogger("emotion_tl")
 
@@ -196,7 +198,7 @@ def train_approach(
         state=state,
         stop=stop,
         class_weights=class_weights,
-        patience=run.cfg.patience,
+        recipe=Recipe.from_config(run.cfg),
     )
     if state.early_stop is not None:
         logger.info("%s %s", OUTPUT_PREFIX[approach], state.early_stop)

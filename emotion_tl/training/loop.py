@@ -9,103 +9,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from emotion_tl.device import autocast, to_device
 from emotion_tl.distributed import all_reduce_sums, broadcast_buffers, is_main, wrap_for_processes
 from emotion_tl.evaluation.inference import evaluate_loader
-from emotion_tl.model.backbones import Backbone, get_backbone
-from emotion_tl.model.network import make_param_groups, set_train_mode
+from emotion_tl.model.network import set_train_mode
+from emotion_tl.training.recipe import SEED_RECIPE, Recipe
 from emotion_tl.training.selection import History, early_stop_reason
-
-
-@dataclass
-class TrainState:
-    """Where training stands: `fit` reads it to start and keeps it current, so an interrupted
-    run can be saved (`to_dict`) and continued exactly where it stopped."""
-
-    epoch: int = 1  # the epoch in progress, 1-based
-    step: int = 0  # training steps already taken in that epoch
-    totals: list[float] = field(default_factory=lambda: [0.0, 0, 0])  # loss sum, correct, seen
-    history: History = field(default_factory=list)  # the finished epochs
-    rng: dict[str, Any] | None = None  # torch and train-loader generator states at epoch start
-    optimizer: dict[str, Any] | None = None  # filled in when training stops early
-    scaler: dict[str, Any] | None = None
-    stopped: bool = False  # interrupted (Stop, Ctrl-C): to be resumed
-    early_stop: str | None = None  # why patience ended training before its last epoch
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain values and tensors, for a checkpoint that loads with weights_only=True."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-@dataclass
-class TrainStep:
-    """One optimisation step: forward in mixed precision, loss, backward, Adam update."""
-
-    approach: str  # which layers are in train mode (set_train_mode)
-    optimizer: torch.optim.Optimizer
-    loss_fn: nn.Module
-    scaler: torch.amp.GradScaler  # loss scaling matters only for fp16; a no-op otherwise
-    device: torch.device
-    precision: str
-    backbone: Backbone  # the model's entry: its head, and how its uint8 batches are normalised
-    # With several processes: the DistributedDataParallel wrapper of the model, whose backward
-    # pass averages the gradients over every process.
-    parallel: DistributedDataParallel | None = None
-
-    def __call__(self, model: nn.Module, images: torch.Tensor, labels: torch.Tensor):
-        """Train on one batch; return its mean loss and how many it classified correctly."""
-        images = to_device(images, self.device, self.backbone.normalize)
-        labels = labels.to(self.device)
-        with autocast(self.device, self.precision):
-            logits = (self.parallel or model)(images)
-        loss = self.loss_fn(logits.float(), labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        return loss.item(), (logits.argmax(1) == labels).sum().item()
-
-    def restore(self, state: TrainState) -> None:
-        """Put back the optimizer and loss-scaler states an interrupted run saved in `state`."""
-        if state.optimizer is not None:
-            self.optimizer.load_state_dict(state.optimizer)
-        if state.scaler is not None:
-            self.scaler.load_state_dict(state.scaler)
-
-
-def make_train_step(
-    model: nn.Module,
-    approach: str,
-    *,
-    backbone: str,
-    backbone_lr: float,
-    head_lr: float,
-    device: torch.device,
-    precision: str,
-    class_weights: torch.Tensor | None = None,
-) -> TrainStep:
-    """Freeze or unfreeze `model` (a `backbone`) for `approach`, move it and build its step."""
-    groups = make_param_groups(model, approach, backbone, backbone_lr=backbone_lr, head_lr=head_lr)
-    weight = class_weights.to(device) if class_weights is not None else None
-    model.to(device, memory_format=torch.channels_last)
-    return TrainStep(
-        approach=approach,
-        optimizer=torch.optim.Adam(groups),
-        loss_fn=nn.CrossEntropyLoss(weight=weight),
-        scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
-        device=device,
-        precision=precision,
-        backbone=get_backbone(backbone),
-    )
+from emotion_tl.training.step import TrainState, TrainStep, make_train_step
 
 
 def capture_rng(generator: torch.Generator | None) -> dict[str, Any]:
@@ -213,15 +129,14 @@ def fit(
     class_weights: torch.Tensor | None = None,
     state: TrainState | None = None,
     stop: threading.Event | None = None,
-    patience: int = 0,
+    recipe: Recipe = SEED_RECIPE,
 ) -> History:
     """Train `model` with Adam; `approach` decides which parameters learn and at what rate.
 
-    `backbone_lr` is unused when frozen; `head_lr` is the new final layer's rate.
-    `class_weights` (C,) weight the training and the validation loss per class. `state`
-    continues an interrupted run and is kept current; when `stop` is set, training ends after
-    the current step with `state.stopped` and the optimizer state in `state`. `patience` ends
-    it once the validation loss has not improved for so many epochs (`state.early_stop`).
+    `backbone_lr` is unused when frozen; `head_lr` is the new final layer's rate. `class_weights`
+    (C,) weight the training and validation loss per class. `state` continues an interrupted run
+    and is kept current; when `stop` is set, training ends after the current step (`stopped`, the
+    optimizer state in `state`). `recipe`: decay, schedule, patience (`state.early_stop`), ...
     """
     state = state if state is not None else TrainState()
     step = make_train_step(
@@ -233,6 +148,8 @@ def fit(
         device=device,
         precision=precision,
         class_weights=class_weights,
+        recipe=recipe,
+        total_steps=(epochs, len(train_loader)),
     )
     step.restore(state)
     step.parallel, state.stopped = wrap_for_processes(model, train_loader), False
@@ -248,12 +165,12 @@ def fit(
             )
             if on_epoch_end is not None:
                 on_epoch_end(stats, model)
-            if ends_here(state, epochs, patience, stop, train_loader):
+            if ends_here(state, epochs, recipe.patience, stop, train_loader):
                 break
     finally:
         bar.close()
     if state.stopped:
-        state.optimizer, state.scaler = step.optimizer.state_dict(), step.scaler.state_dict()
+        step.save(state)
     return state.history
 
 
@@ -270,7 +187,7 @@ def run_epoch(
     epoch = state.epoch
     start_epoch(train_loader, state)
     start = time.perf_counter()
-    set_train_mode(model, step.approach, step.backbone.name)
+    set_train_mode(model, step.approach, step.backbone.name, step.batchnorm)
     train_loss, train_acc = train_one_epoch(model, train_loader, step, state, bar, stop)
     train_seconds = time.perf_counter() - start
     if state.stopped:

@@ -31,7 +31,8 @@ from emotion_tl.figures.training import plot_lr_finding
 from emotion_tl.model.network import set_train_mode
 from emotion_tl.storage import save_figure_atomic, write_atomic
 from emotion_tl.training.context import RunContext
-from emotion_tl.training.loop import TrainStep, make_train_step
+from emotion_tl.training.recipe import Recipe
+from emotion_tl.training.step import TrainStep, make_train_step
 
 SMOOTHING = 0.98
 DIVERGE = 4.0  # stop once the smoothed loss exceeds this many times its minimum
@@ -100,7 +101,7 @@ def range_test(
     ratios = [g["lr"] / head_lr for g in groups]
     losses: list[float] = []
     try:
-        set_train_mode(model, step.approach, step.backbone.name)
+        set_train_mode(model, step.approach, step.backbone.name, step.batchnorm)
         for rate, (images, labels) in zip(rates, forever(loader), strict=False):
             for group, ratio in zip(groups, ratios, strict=True):
                 group["lr"] = float(rate) * ratio
@@ -143,6 +144,7 @@ def find_learning_rate(
         device=device,
         precision=precision,
         class_weights=setup.class_weights,
+        recipe=Recipe.from_config(cfg),  # no schedule: the range test sets the rates itself
     )
     return range_test(net, setup.loaders["train"], step, exponential_rates(start, end, steps))
 

@@ -18,6 +18,7 @@ import torch
 
 from emotion_tl.training.context import RunContext
 from emotion_tl.training.loop import fit
+from emotion_tl.training.recipe import Recipe
 from emotion_tl.training.resume import load_finished
 from emotion_tl.training.selection import BestEpoch
 
@@ -56,7 +57,7 @@ def probe_head_state(
         on_epoch_end=lambda stats, _: best.update(stats, model),
         progress_desc="linear probe",
         class_weights=class_weights,
-        patience=run.cfg.patience,
+        recipe=Recipe.from_config(run.cfg),
     )
     logger.info(
         "Fine-tuning starts from a linear probe trained first (best epoch %d of %d)",

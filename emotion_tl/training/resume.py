@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from emotion_tl.model.checkpoint import CheckpointError, load_checkpoint
-from emotion_tl.training.loop import TrainState
+from emotion_tl.training.step import TrainState
 
 logger = logging.getLogger("emotion_tl")
 
