@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sources import SETS, make_set
+from sources import SETS, run_on_sets
 
 from emotion_tl.config import Config
 from emotion_tl.evaluation.repeats import corrected_interval
@@ -77,14 +76,13 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("benchmarks/head_vs_logistic.json"))
     args = parser.parse_args()
     fixed = parse_settings(args.settings)
-    runs = []
-    with tempfile.TemporaryDirectory() as temp:
-        root = Path(temp)
-        for name in args.sets:
-            data_dir = make_set(name, root, args.identities)
-            for seed in args.seeds:
-                runs.append(run_one(data_dir, name, seed, fixed, root / "runs" / name / str(seed)))
-                print(json.dumps(runs[-1]), flush=True)
+    runs = run_on_sets(
+        args.sets,
+        args.seeds,
+        args.identities,
+        ["frozen"],
+        lambda data_dir, name, _, seed, out: run_one(data_dir, name, seed, fixed, out),
+    )
     table = pd.DataFrame(runs)
     rows = []
     for name, group in table.groupby("set", sort=False):

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
 import pandas as pd
 import yaml
-from sources import SETS, make_set
+from sources import SETS, run_on_sets
 
 from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.evaluation.repeats import corrected_interval
@@ -115,16 +114,15 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=Path("benchmarks/recipe.json"))
     args = parser.parse_args()
     fixed = parse_settings(args.settings)
-    runs = []
-    with tempfile.TemporaryDirectory() as temp:
-        root = Path(temp)
-        for name in args.sets:
-            data_dir = make_set(name, root, args.identities)
-            for seed in args.seeds:
-                for variant in args.variants:
-                    out = root / "runs" / name / variant / str(seed)
-                    runs.append(run_one(data_dir, name, variant, seed, fixed, out))
-                    print(json.dumps(runs[-1]), flush=True)
+    runs = run_on_sets(
+        args.sets,
+        args.seeds,
+        args.identities,
+        args.variants,
+        lambda data_dir, name, variant, seed, out: run_one(
+            data_dir, name, variant, seed, fixed, out
+        ),
+    )
     summary, differences = summarize(pd.DataFrame(runs))
     print(summary.to_string(index=False))
     if not differences.empty:

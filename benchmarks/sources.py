@@ -21,6 +21,7 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +65,24 @@ def make_set(name: str, root: Path, identities: int) -> Path:
     out = root / "scenes"
     generate_dataset(out, identities, 7, SETS[name][0], scene=(640, 480), workers=2)
     return out
+
+
+def run_on_sets(
+    sets: list[str], seeds: list[int], identities: int, kinds: list[str], run: Callable
+) -> list[dict]:
+    """`run(data_dir, set name, kind, seed, out folder)` for every set, seed and kind (a source,
+    a variant), each row printed as it ends; the sets are made in a temporary folder."""
+    runs = []
+    with tempfile.TemporaryDirectory() as temp:
+        root = Path(temp)
+        for name in sets:
+            data_dir = make_set(name, root, identities)
+            for seed in seeds:
+                for kind in kinds:
+                    out = root / "runs" / name / kind / str(seed)
+                    runs.append(run(data_dir, name, kind, seed, out))
+                    print(json.dumps(runs[-1]), flush=True)
+    return runs
 
 
 def run_one(data_dir: Path, name: str, source: str, seed: int, args, out: Path) -> dict:
@@ -162,16 +181,13 @@ def main() -> None:
         "--previous", type=Path, nargs="*", default=[], help="earlier outputs to summarise too"
     )
     args = parser.parse_args()
-    runs = []
-    with tempfile.TemporaryDirectory() as temp:
-        root = Path(temp)
-        for name in args.sets:
-            data_dir = make_set(name, root, args.identities)
-            for seed in args.seeds:
-                for source in args.sources:
-                    out = root / "runs" / name / source / str(seed)
-                    runs.append(run_one(data_dir, name, source, seed, args, out))
-                    print(json.dumps(runs[-1]), flush=True)
+    runs = run_on_sets(
+        args.sets,
+        args.seeds,
+        args.identities,
+        args.sources,
+        lambda data_dir, name, source, seed, out: run_one(data_dir, name, source, seed, args, out),
+    )
     for previous in args.previous:  # the same sets and seeds from another source, say
         runs = json.loads(previous.read_text())["runs"] + runs
     runs = pd.DataFrame(runs)
