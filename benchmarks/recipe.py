@@ -30,6 +30,9 @@ VARIANTS: dict[str, dict] = {
     "lp-ft": {"finetuning_head_init": "probe"},  # fine-tuning starts from the frozen head
     "patience": {"patience": 3},  # stop once the validation loss stalls for 3 epochs
     "lp-ft+patience": {"finetuning_head_init": "probe", "patience": 3},
+    "224px": {"image_size": 224},  # the input side (resnet50's own is 224)
+    "160px": {"image_size": 160},
+    "128px": {"image_size": 128},
 }
 MODELS = ("frozen_weights", "finetuning")
 
