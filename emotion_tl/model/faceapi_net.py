@@ -101,14 +101,3 @@ def make_faceapi_body(model: FaceApiNet) -> nn.Module:
     """Every layer before the head, sharing them: (B, 3, H, W) -> (B, 256)."""
     blocks = [model.get_submodule(f"dense{i}") for i in range(len(BLOCK_CHANNELS))]
     return nn.Sequential(*blocks, model.pool, nn.Flatten(1))
-
-
-class FaceApiExpressions(nn.Module):
-    """The untrained expression model as face-api runs it: faces -> 7 expression logits."""
-
-    def __init__(self, network: FaceApiNet, head: nn.Linear) -> None:
-        super().__init__()
-        self.network, self.head = network, head
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.network(images))

@@ -11,28 +11,19 @@ its 128 numbers tell people apart and name no expression.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 from torch import nn
 
-from emotion_tl.model.converted import as_state_dict, fill, load_or_convert, split_state
-from emotion_tl.model.faceapi_resnet import (
-    DESCRIPTOR_DIM,
-    FEATURE_DIM,
-    STAGES,
-    FaceApiDescriptor,
-    FaceApiResNet,
+from emotion_tl.model.converted import WithOwnHead, as_state_dict
+from emotion_tl.model.faceapi_resnet import DESCRIPTOR_DIM, FEATURE_DIM, STAGES, FaceApiResNet
+from emotion_tl.model.faceapi_weights import (
+    FaceApiModel,
+    FaceApiModelError,
+    load_body,
+    load_own_model,
 )
-from emotion_tl.model.faceapi_weights import FaceApiModelError, convert_model, source_line
 from emotion_tl.model.weights import PretrainedWeights
-from emotion_tl.storage import cache_dir
-
-MODEL = "face_recognition_model"
-CONVERTED_NAME = "faceapi_recognition-1.7.15.pt"
-CONVERTED_FORMAT = "emotion_tl/faceapi-recognition/1"
-SOURCE = source_line("face-recognition model")
 
 
 def _layer_names() -> list[tuple[str, str]]:
@@ -63,36 +54,24 @@ def convert_tensors(tensors: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return as_state_dict(state)
 
 
-def _descriptor_layer() -> nn.Linear:
-    return nn.Linear(FEATURE_DIM, DESCRIPTOR_DIM, bias=False)
-
-
-def convert_from_tarball(given: Path | None = None) -> dict[str, torch.Tensor]:
-    """The face-recognition model converted from the tarball `given`, else the fetched one;
-    the shapes checked."""
-    state = convert_model(given, MODEL, convert_tensors)
-    fill(state, FaceApiResNet(), _descriptor_layer())  # the shapes must fit
-    return state
-
-
-def load_converted() -> dict[str, torch.Tensor]:
-    """The converted state_dict (body and `expression.` descriptor), converting on first use."""
-    path = cache_dir() / CONVERTED_NAME
-    return load_or_convert(path, CONVERTED_FORMAT, SOURCE, convert_from_tarball)
+RECOGNITION = FaceApiModel(
+    "face_recognition_model",
+    "face-recognition model",
+    "faceapi_recognition-1.7.15.pt",
+    "emotion_tl/faceapi-recognition/1",
+    FaceApiResNet,
+    lambda: nn.Linear(FEATURE_DIM, DESCRIPTOR_DIM, bias=False),  # the 128-number descriptor
+    convert_tensors,
+)
 
 
 def load_recognition_weights(
     weights_path: str | None = None, *, allow_download: bool = True
 ) -> PretrainedWeights:
-    """The backbone table's loader: the pretrained body (the head is the run's own);
-    `weights_path` may name the package tarball, fetched by hand."""
-    state = convert_from_tarball(Path(weights_path)) if weights_path else load_converted()
-    body, _ = split_state(state)
-    return PretrainedWeights(body, SOURCE, False, ())
+    """The backbone table's loader of the recognition network's body."""
+    return load_body(RECOGNITION, weights_path, ())
 
 
-def load_descriptor_model() -> FaceApiDescriptor:
+def load_descriptor_model() -> WithOwnHead:
     """The untrained network with its own descriptor layer, as face-api runs it, in eval mode."""
-    network, descriptor = FaceApiResNet(), _descriptor_layer()
-    fill(load_converted(), network, descriptor)
-    return FaceApiDescriptor(network, descriptor).eval()
+    return load_own_model(RECOGNITION)

@@ -100,14 +100,3 @@ def make_faceapi_resnet_body(model: FaceApiResNet) -> nn.Module:
     """Every layer before the head, sharing them: (B, 3, H, W) -> (B, 256)."""
     stages = [model.get_submodule(name) for name, _, _ in STAGES]
     return nn.Sequential(Stem(model.conv_down), *stages, model.down_out, model.pool, nn.Flatten(1))
-
-
-class FaceApiDescriptor(nn.Module):
-    """The untrained network as face-api runs it: faces -> 128-number face descriptors."""
-
-    def __init__(self, network: FaceApiResNet, head: nn.Linear) -> None:
-        super().__init__()
-        self.network, self.head = network, head
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.head(self.network(images))

@@ -1,7 +1,8 @@
-"""face-api.js's expression and landmark models (npm @vladmandic/face-api, MIT), converted once.
+"""face-api.js's models (npm @vladmandic/face-api, MIT), each converted once: a `FaceApiModel`.
 
-Both are faceapi_net.py's network: face-api's dense feature extractor, each with its own weights
-and its own head (7 expressions; the 68 landmarks' 136 coordinates). The package ships each as
+The expression and landmark models are faceapi_net.py's network, face-api's dense feature
+extractor, each with its own weights and its own head (7 expressions; the 68 landmarks' 136
+coordinates); faceapi_recognition.py describes the third. The package ships each as
 `model/<name>.bin` and its weights manifest: TensorFlow.js weights, each quantised to 8 bits with
 its own scale and minimum. `npm_file.PinnedTarball`
 fetches the tarball with `npm pack` and checks its sha256; the two members are read from the tar
@@ -12,6 +13,7 @@ tests/test_faceapi.py checks the conversions against face-api's own networks run
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable
@@ -22,12 +24,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from emotion_tl.model.converted import as_state_dict, fill, load_or_convert, split_state
+from emotion_tl.model.converted import (
+    WithOwnHead,
+    as_state_dict,
+    fill,
+    load_or_convert,
+    split_state,
+)
 from emotion_tl.model.faceapi_net import (
     BLOCK_CHANNELS,
     EXPRESSIONS,
     FEATURE_DIM,
-    FaceApiExpressions,
     FaceApiNet,
 )
 from emotion_tl.model.weights import PretrainedWeights, WeightsUnavailableError
@@ -35,34 +42,6 @@ from emotion_tl.npm_file import NpmFileError, PinnedTarball, read_members
 from emotion_tl.storage import cache_dir
 
 MAX_MEMBER_BYTES = 16 * 2**20  # the largest model read, face recognition's, is 6.2 MB
-
-
-@dataclass(frozen=True)
-class DenseModel:
-    """One of the package's models built on face-api's dense feature extractor (faceapi_net.py):
-    the same body, its own weights and its own head."""
-
-    model: str  # package/model/<model>.bin and its weights manifest
-    outputs: int  # the width of its own head
-    what: str  # in a few words, for the weights' source line
-    converted_name: str  # the conversion's file in the cache
-    converted_format: str
-
-
-EXPRESSION = DenseModel(
-    "face_expression_model",
-    len(EXPRESSIONS),
-    "expression model",
-    "faceapi_expression-1.7.15.pt",
-    "emotion_tl/faceapi-expression/1",
-)
-LANDMARKS = DenseModel(
-    "face_landmark_68_model",
-    136,  # x and y of 68 points, as shares of the side
-    "68-point landmark model",
-    "faceapi_landmarks-1.7.15.pt",
-    "emotion_tl/faceapi-landmarks/1",
-)
 
 
 class FaceApiModelError(NpmFileError, WeightsUnavailableError):
@@ -142,75 +121,94 @@ def convert_tensors(tensors: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return as_state_dict(state)
 
 
-def convert_model(
-    given: Path | None,
-    model: str,
-    convert: Callable[[dict[str, np.ndarray]], dict[str, torch.Tensor]],
-) -> dict[str, torch.Tensor]:
-    """`convert` the package's `model` from the tarball `given` (checked against the pin), else
-    from the one fetched (or cached); a failure says how to supply the tarball."""
+@dataclass(frozen=True)
+class FaceApiModel:
+    """One model of the package, and how it becomes a PyTorch network with its own head."""
+
+    model: str  # package/model/<model>.bin and its weights manifest
+    what: str  # in a few words, for the weights' source line
+    converted_name: str  # the conversion's file in the cache
+    converted_format: str
+    network: Callable[[], nn.Module]  # the architecture, bare (its head an identity)
+    own_head: Callable[[], nn.Linear]  # the source's own head, kept under `expression.`
+    convert: Callable[[dict[str, np.ndarray]], dict[str, torch.Tensor]]  # TF.js -> state_dict
+
+
+def convert_from_tarball(given: Path | None, spec: FaceApiModel) -> dict[str, torch.Tensor]:
+    """`spec`'s model converted from the tarball `given` (checked against the pin), else from
+    the one fetched (or cached), the shapes checked; a failure says how to supply the tarball."""
     try:
         if given is not None:
             TARBALL.verify(given)
-        return convert(read_tensors(given or TARBALL.fetch(cache_dir()), model))
+        state = spec.convert(read_tensors(given or TARBALL.fetch(cache_dir()), spec.model))
     except NpmFileError as error:
         raise FaceApiModelError(f"{error}\n{how_to_supply()}") from error
-
-
-def convert_from_tarball(
-    given: Path | None = None, dense: DenseModel = EXPRESSION
-) -> dict[str, torch.Tensor]:
-    """The `dense` model converted from the tarball `given`, else the fetched one; the shapes
-    checked."""
-    state = convert_model(given, dense.model, convert_tensors)
-    fill(state, FaceApiNet(), nn.Linear(FEATURE_DIM, dense.outputs))  # the shapes must fit
+    fill(state, spec.network(), spec.own_head())  # the shapes must fit
     return state
 
 
-def load_converted(dense: DenseModel = EXPRESSION) -> dict[str, torch.Tensor]:
+def load_converted(spec: FaceApiModel) -> dict[str, torch.Tensor]:
     """The converted state_dict (body and `expression.` head), converting it on first use."""
-    path = cache_dir() / dense.converted_name
+    path = cache_dir() / spec.converted_name
     return load_or_convert(
         path,
-        dense.converted_format,
-        source_line(dense.what),
-        lambda: convert_from_tarball(None, dense),
+        spec.converted_format,
+        source_line(spec.what),
+        lambda: convert_from_tarball(None, spec),
     )
 
 
-def _load_body(
-    dense: DenseModel, weights_path: str | None, classes: tuple[str, ...]
+def load_body(
+    spec: FaceApiModel, weights_path: str | None, classes: tuple[str, ...]
 ) -> PretrainedWeights:
-    """The pretrained body of `dense` (the head is the run's own); `weights_path` may name the
-    package tarball, fetched by hand."""
+    """The pretrained body of `spec`'s model (the head is the run's own); `weights_path` may
+    name the package tarball, fetched by hand."""
     given = Path(weights_path) if weights_path else None
-    state = convert_from_tarball(given, dense) if given else load_converted(dense)
+    state = convert_from_tarball(given, spec) if given else load_converted(spec)
     body, _ = split_state(state)
-    return PretrainedWeights(body, source_line(dense.what), False, classes)
+    return PretrainedWeights(body, source_line(spec.what), False, classes)
+
+
+def load_own_model(spec: FaceApiModel) -> WithOwnHead:
+    """The untrained model, its own head included, as face-api runs it, in eval mode."""
+    network, own = spec.network(), spec.own_head()
+    fill(load_converted(spec), network, own)
+    return WithOwnHead(network, own).eval()
+
+
+EXPRESSION = FaceApiModel(
+    "face_expression_model",
+    "expression model",
+    "faceapi_expression-1.7.15.pt",
+    "emotion_tl/faceapi-expression/1",
+    FaceApiNet,
+    lambda: nn.Linear(FEATURE_DIM, len(EXPRESSIONS)),  # 7 expression logits
+    convert_tensors,
+)
+LANDMARKS = dataclasses.replace(  # the same network with its own weights
+    EXPRESSION,
+    model="face_landmark_68_model",
+    what="68-point landmark model",
+    converted_name="faceapi_landmarks-1.7.15.pt",
+    converted_format="emotion_tl/faceapi-landmarks/1",
+    own_head=lambda: nn.Linear(FEATURE_DIM, 136),  # x and y of 68 points, shares of the side
+)
 
 
 def load_faceapi_weights(
     weights_path: str | None = None, *, allow_download: bool = True
 ) -> PretrainedWeights:
     """The backbone table's loader of the expression network's body."""
-    return _load_body(EXPRESSION, weights_path, EXPRESSIONS)
+    return load_body(EXPRESSION, weights_path, EXPRESSIONS)
 
 
 def load_landmark_weights(
     weights_path: str | None = None, *, allow_download: bool = True
 ) -> PretrainedWeights:
     """The backbone table's loader of the landmark network's body."""
-    return _load_body(LANDMARKS, weights_path, ())
+    return load_body(LANDMARKS, weights_path, ())
 
 
-def load_own_model(dense: DenseModel = EXPRESSION) -> FaceApiExpressions:
-    """The untrained face-api `dense` model, its own head included, in eval mode: for the
-    expression model, 7 expression logits; for the landmarks, 136 coordinates."""
-    network, own = FaceApiNet(), nn.Linear(FEATURE_DIM, dense.outputs)
-    fill(load_converted(dense), network, own)
-    return FaceApiExpressions(network, own).eval()
-
-
-def load_expression_model() -> FaceApiExpressions:
-    """The untrained face-api expression model, its own head included, in eval mode."""
+def load_expression_model() -> WithOwnHead:
+    """The untrained face-api expression model, its own head included: 7 expression logits."""
     return load_own_model(EXPRESSION)
