@@ -10,21 +10,21 @@ import torch
 from conftest import make_tiny_config
 
 from emotion_tl.model.checkpoint import load_checkpoint
-from emotion_tl.training import approach as approach_module
+from emotion_tl.training import loop
 from emotion_tl.training.run import run_experiment
 
 
 @pytest.fixture
 def starting_heads(monkeypatch) -> dict[str, dict[str, torch.Tensor]]:
     """The head each approach's training starts from, as `fit` receives it."""
-    heads, real_fit = {}, approach_module.fit
+    heads, real_fit = {}, loop.fit
 
     def fit(net, *args, approach, **kwargs):
         head = net.get_submodule("fc") if hasattr(net, "fc") else net
         heads[approach] = {k: v.detach().clone() for k, v in head.state_dict().items()}
         return real_fit(net, *args, approach=approach, **kwargs)
 
-    monkeypatch.setattr(approach_module, "fit", fit)
+    monkeypatch.setattr(loop, "fit", fit)
     return heads
 
 

@@ -314,7 +314,6 @@ def test_validation_loss_is_weighted_like_the_training_loss(tmp_path):
 def test_balance_modes_reach_the_loader_and_the_loss(
     tmp_path, monkeypatch, balance, feature_cache, sampled, weighted
 ):
-    from emotion_tl.training import approach as approach_module
     from emotion_tl.training.run import run_experiment
 
     seen = {}
@@ -325,7 +324,7 @@ def test_balance_modes_reach_the_loader_and_the_loss(
         seen["class_weights"] = kwargs.get("class_weights")
         return real_fit(model, train_loader, *args, **kwargs)
 
-    monkeypatch.setattr(approach_module, "fit", spy)
+    monkeypatch.setattr(loop_module, "fit", spy)
     cfg = imbalanced_config(tmp_path, balance)
     run_experiment(
         dataclasses.replace(cfg, approach="frozen", epochs=1, feature_cache=feature_cache)

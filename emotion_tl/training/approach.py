@@ -29,10 +29,9 @@ from emotion_tl.model.network import build_model, count_trainable, make_param_gr
 from emotion_tl.training.checkpoints import Checkpoints
 from emotion_tl.training.context import RunContext
 from emotion_tl.training.feature_loaders import FeatureHead, make_feature_loaders
-from emotion_tl.training.loop import fit
+from emotion_tl.training.loop import fit_run
 from emotion_tl.training.outputs import write_history, write_test_outputs
 from emotion_tl.training.probe import probe_head_state
-from emotion_tl.training.recipe import Recipe
 from emotion_tl.training.resume import TrainingInterrupted, load_interrupted
 from emotion_tl.training.selection import BestEpoch
 from emotion_tl.training.step import TrainState
@@ -164,7 +163,6 @@ def train_approach(
     start = time.perf_counter()
     model, net, loaders, trainable, class_weights = build_training(run, approach)
     setup_seconds = time.perf_counter() - start  # with the feature cache: the backbone's pass
-    backbone_lr, head_lr = run.cfg.lr_for(approach)
     logger.info(
         f"Approach {OUTPUT_PREFIX[approach]}: {trainable:,} trainable parameters, "
         f"device {run.device}, precision {run.precision}"
@@ -182,23 +180,16 @@ def train_approach(
         if on_epoch is not None:
             on_epoch(list(state.history))
 
-    fit(
+    fit_run(
+        run,
+        approach,
         net,
-        loaders["train"],
-        loaders["val"],
-        approach=approach,
-        backbone=run.backbone.name,
-        epochs=run.cfg.epochs,
-        backbone_lr=backbone_lr,
-        head_lr=head_lr,
-        device=run.device,
-        precision=run.precision,
+        loaders,
         on_epoch_end=on_epoch_end,
         progress_desc=OUTPUT_PREFIX[approach],
+        class_weights=class_weights,
         state=state,
         stop=stop,
-        class_weights=class_weights,
-        recipe=Recipe.from_config(run.cfg),
     )
     if state.early_stop is not None:
         logger.info("%s %s", OUTPUT_PREFIX[approach], state.early_stop)

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from emotion_tl.distributed import all_reduce_sums, broadcast_buffers, is_main, wrap_for_processes
 from emotion_tl.evaluation.inference import evaluate_loader
 from emotion_tl.model.network import set_train_mode
+from emotion_tl.training.context import RunContext
 from emotion_tl.training.recipe import SEED_RECIPE, Recipe
 from emotion_tl.training.selection import History, early_stop_reason
 from emotion_tl.training.step import TrainState, TrainStep, make_train_step
@@ -172,6 +173,40 @@ def fit(
     if state.stopped:
         step.save(state)
     return state.history
+
+
+def fit_run(
+    run: RunContext,
+    approach: str,
+    net: nn.Module,
+    loaders: dict[str, DataLoader],
+    *,
+    on_epoch_end: Callable[[dict[str, float], nn.Module], Any],
+    progress_desc: str,
+    class_weights: torch.Tensor | None = None,
+    state: TrainState | None = None,
+    stop: threading.Event | None = None,
+) -> History:
+    """`fit` as `run` decides it: its epochs, the approach's rates, device, precision, recipe."""
+    backbone_lr, head_lr = run.cfg.lr_for(approach)
+    return fit(
+        net,
+        loaders["train"],
+        loaders["val"],
+        approach=approach,
+        backbone=run.backbone.name,
+        epochs=run.cfg.epochs,
+        backbone_lr=backbone_lr,
+        head_lr=head_lr,
+        device=run.device,
+        precision=run.precision,
+        on_epoch_end=on_epoch_end,
+        progress_desc=progress_desc,
+        class_weights=class_weights,
+        state=state,
+        stop=stop,
+        recipe=Recipe.from_config(run.cfg),
+    )
 
 
 def run_epoch(

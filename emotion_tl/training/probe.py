@@ -17,8 +17,7 @@ from typing import Any
 import torch
 
 from emotion_tl.training.context import RunContext
-from emotion_tl.training.loop import fit
-from emotion_tl.training.recipe import Recipe
+from emotion_tl.training.loop import fit_run
 from emotion_tl.training.resume import load_finished
 from emotion_tl.training.selection import BestEpoch
 
@@ -41,23 +40,15 @@ def probe_head_state(
         )
         return {k: v for k, v in best["state_dict"].items() if is_head(k)}
     model, net, loaders, _, class_weights = build_training(run, "frozen")
-    backbone_lr, head_lr = run.cfg.lr_for("frozen")
     best = BestEpoch()
-    fit(
+    fit_run(
+        run,
+        "frozen",
         net,
-        loaders["train"],
-        loaders["val"],
-        approach="frozen",
-        backbone=run.backbone.name,
-        epochs=run.cfg.epochs,
-        backbone_lr=backbone_lr,
-        head_lr=head_lr,
-        device=run.device,
-        precision=run.precision,
+        loaders,
         on_epoch_end=lambda stats, _: best.update(stats, model),
         progress_desc="linear probe",
         class_weights=class_weights,
-        recipe=Recipe.from_config(run.cfg),
     )
     logger.info(
         "Fine-tuning starts from a linear probe trained first (best epoch %d of %d)",
