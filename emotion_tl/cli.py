@@ -58,7 +58,18 @@ def add_audit_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_lr_find_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser)
-    parser.add_argument("--steps", type=int, default=100, help="training steps, one rate each")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="training steps, one rate each (default: 100; 60 with --quick)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="the widget's quick finder: 60 steps, fine-tuning's on pictures of half the side "
+        "(about a tenth of the full finder's time; docs/training.md compares the two)",
+    )
     parser.add_argument("--start_lr", type=float, default=1e-7, help="the first rate tried")
     parser.add_argument("--end_lr", type=float, default=10.0, help="the last rate tried")
 

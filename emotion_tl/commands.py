@@ -139,18 +139,20 @@ def run_audit(args: argparse.Namespace) -> int:
 def run_lr_find(args: argparse.Namespace) -> int:
     """`lr-find`: the learning-rate range test per approach; its curve and suggestion."""
     from emotion_tl.storage import check_writable
+    from emotion_tl.training import lr_find
     from emotion_tl.training.context import make_run_context
-    from emotion_tl.training.lr_find import describe_finding, find_learning_rate, write_lr_finding
 
     cfg = config_from_args(args)
     check_writable(Path(cfg.checkpoint_dir))
     run = make_run_context(cfg)
+    steps = args.steps or (lr_find.QUICK_STEPS if args.quick else lr_find.FULL_STEPS)
     for approach in cfg.approaches:
-        finding = find_learning_rate(
-            run, approach, steps=args.steps, start=args.start_lr, end=args.end_lr
+        finder_run = lr_find.quick_finder_run(run, approach) if args.quick else run
+        finding = lr_find.find_learning_rate(
+            finder_run, approach, steps=steps, start=args.start_lr, end=args.end_lr
         )
-        paths = write_lr_finding(finding, run.out_dir, approach)
-        print(describe_finding(finding, cfg, approach))
+        paths = lr_find.write_lr_finding(finding, run.out_dir, approach)
+        print(lr_find.describe_finding(finding, run.cfg, approach))
         print("Wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 

@@ -3,6 +3,8 @@ fastest, and `lr-find` writes its curve without touching a checkpoint."""
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +15,16 @@ from conftest import cli_args
 from torch.utils.data import DataLoader, TensorDataset
 
 from emotion_tl.cli import main
+from emotion_tl.model.backbones import get_backbone
 from emotion_tl.model.network import build_model
-from emotion_tl.training.lr_find import exponential_rates, range_test, smooth, suggest_rate
+from emotion_tl.training.lr_find import (
+    QUICK_SIDE_SHARE,
+    exponential_rates,
+    quick_finder_run,
+    range_test,
+    smooth,
+    suggest_rate,
+)
 from emotion_tl.training.step import make_train_step
 
 
@@ -60,6 +70,45 @@ def test_range_test_sweeps_the_head_rate_and_keeps_the_backbones_ratio():
 
     range_test(model, tiny_loader(), Recording(), np.array([1e-6, 1e-5]))
     assert seen == [pytest.approx([1e-7, 1e-6]), pytest.approx([1e-6, 1e-5])]
+
+
+def test_stop_ends_the_range_test_after_the_current_step_with_the_curve_so_far():
+    model = build_model(2)
+    step = make_train_step(
+        model, "frozen", backbone="resnet50", backbone_lr=0.0, head_lr=1e-3,
+        device=torch.device("cpu"), precision="fp32",
+    )  # fmt: skip
+    stop, heard = threading.Event(), []
+
+    def on_step(done: int, total: int) -> None:
+        heard.append((done, total))
+        if done == 3:
+            stop.set()  # as the widget's Stop does, from another thread
+
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    finding = range_test(
+        model, tiny_loader(), step, exponential_rates(1e-5, 1e-3, 20), stop=stop, on_step=on_step
+    )
+    assert heard == [(1, 20), (2, 20), (3, 20)]
+    assert len(finding.rates) == len(finding.losses) == 3
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_quick_finder_shrinks_fine_tuning_pictures_but_not_below_the_sources_smallest_side(
+    tiny_config,
+):
+    from emotion_tl.training.context import make_run_context
+
+    run = make_run_context(dataclasses.replace(tiny_config, image_size=160))
+    assert quick_finder_run(run, "frozen") is run  # cached features: cheap already
+    quick = quick_finder_run(run, "finetuning")
+    assert quick.cfg.image_size == round(160 * QUICK_SIDE_SHARE) < run.cfg.image_size
+    assert quick.data is run.data and quick.out_dir == run.out_dir
+    recognition = dataclasses.replace(run, backbone=get_backbone("faceapi_recognition"))
+    small = dataclasses.replace(
+        recognition, cfg=dataclasses.replace(run.cfg, backbone="faceapi_recognition")
+    )
+    assert quick_finder_run(small, "finetuning").cfg.image_size == small.backbone.min_side
 
 
 def synthetic_curve(rates: np.ndarray) -> np.ndarray:

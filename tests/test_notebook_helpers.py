@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -176,8 +177,9 @@ def test_finder_button_shows_the_curve_and_the_suggestion_can_be_taken(tiny_conf
     picture.write_bytes(b"\x89PNG fake")
     calls: list = []
 
-    def find(cfg, approach):
+    def find(cfg, approach, *, stop, on_step):
         calls.append((cfg, approach))
+        on_step(10, 10)
         rates = np.geomspace(1e-6, 1e-2, 10)
         return LrFinding(rates, np.ones(10), np.ones(10), 3e-5), {"png": picture}
 
@@ -191,6 +193,7 @@ def test_finder_button_shows_the_curve_and_the_suggestion_can_be_taken(tiny_conf
     assert WIDGET_RUNS in cfg.checkpoint_dir  # the run's own folder, never the notebook's
     assert panel.finder.value == b"\x89PNG fake" and panel.finder.layout.display == ""
     assert "suggested rate for every layer: 3e-05" in panel.status.value
+    assert panel.finder_progress.layout.display == "none"  # shown only while it runs
     assert not panel.use_button.disabled and not panel.train_button.disabled
     panel.use_button.click()
     assert panel.learning_rate.value == pytest.approx(3e-4, rel=0.05)
@@ -206,3 +209,29 @@ def test_finder_button_runs_the_real_finder_into_the_run_folder(tiny_config):
     assert panel.finder.value[:4] == b"\x89PNG"
     assert "frozen_weights: " in panel.status.value
     assert not list(folder.glob("*.pt")) and not (folder / "split.csv").exists()
+
+
+def test_stop_ends_the_finder_with_the_curve_so_far(tiny_config, tmp_path):
+    """While the finder runs its progress bar counts the steps and Stop is live; Stop ends it
+    and the panel says after how many steps."""
+    picture = tmp_path / "curve.png"
+    picture.write_bytes(b"\x89PNG fake")
+    started = threading.Event()
+
+    def find(cfg, approach, *, stop, on_step):
+        on_step(7, 60)
+        started.set()
+        assert stop.wait(timeout=60)  # until the Stop click
+        rates = np.geomspace(1e-6, 1e-4, 7)
+        return LrFinding(rates, np.ones(7), np.ones(7), None), {"png": picture}
+
+    panel = make_training_widgets(tiny_config, "finetuning", train=recording([]), find=find)
+    panel.find_button.click()
+    assert started.wait(timeout=60)
+    assert panel.finder_progress.value == 7 and panel.finder_progress.max == 60
+    assert panel.finder_progress.layout.display == ""
+    assert not panel.stop_button.disabled and panel.train_button.disabled
+    panel.stop_button.click()
+    panel.thread.join(timeout=60)
+    assert panel.status.value.startswith("Stopped after 7 steps.")
+    assert panel.finder_progress.layout.display == "none" and not panel.find_button.disabled

@@ -19,7 +19,6 @@ from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.data.files import list_categories
 from emotion_tl.model.backbones import BACKBONES, get_backbone
 from emotion_tl.notebook.widget_runs import (
-    FINDER_STEPS,
     WIDGET_RUNS,
     Find,
     Train,
@@ -109,13 +108,24 @@ class TrainingPanel:
         import ipywidgets as widgets
 
         self.status = widgets.HTML("Nothing trained yet: choose settings and click Train.")
+        # The finder's steps so far; hidden while the finder is not running.
+        self.finder_progress = widgets.IntProgress(
+            value=0, min=0, max=1, description="finder", layout={"display": "none"}
+        )
         # Hidden until there is a picture: an empty image shows as a broken one.
         self.finder = widgets.Image(format="png", layout={"display": "none"})
         self.curves = widgets.Image(format="png", layout={"display": "none"})
         self.curves.add_class("emotion-tl-curves")  # how the browser test finds them
         self.matrix = widgets.Image(format="png", layout={"display": "none"})
         self.table = widgets.HTML()
-        return [self.status, self.finder, self.curves, self.matrix, self.table]
+        return [
+            self.status,
+            self.finder_progress,
+            self.finder,
+            self.curves,
+            self.matrix,
+            self.table,
+        ]
 
     def _make_buttons(self) -> tuple[Any, Any]:
         """The finder's row (Find, Use) and the training row (Train, Stop, Resume)."""
@@ -213,10 +223,15 @@ class TrainingPanel:
         except ValueError as error:
             self.status.value = f"<b>Cannot run the finder:</b> {error}"
             return
+        from emotion_tl.training.lr_find import QUICK_STEPS
+
+        self.stop_event = threading.Event()  # Stop ends the finder with the curve so far
         self.set_running(True)
-        self.stop_button.disabled = True  # the finder is short; it has no interrupted state
+        self.finder_progress.value, self.finder_progress.max = 0, QUICK_STEPS
+        self.finder_progress.layout.display = ""
         self.status.value = (
-            f"Finding a learning rate: up to {FINDER_STEPS} training steps at rising rates ..."
+            f"Finding a learning rate: up to {QUICK_STEPS} training steps at rising rates "
+            "(Stop ends it with the curve so far) ..."
         )
         self.thread = threading.Thread(target=self.find_work, args=(cfg,), daemon=True)
         self.thread.start()
@@ -225,14 +240,19 @@ class TrainingPanel:
         """The thread: the finder's curve, its suggestion in words, and the Use button."""
         from emotion_tl.training.lr_find import describe_finding, learning_rate_for
 
+        def on_step(done: int, total: int) -> None:
+            self.finder_progress.max, self.finder_progress.value = total, done
+
         try:
-            finding, paths = self.find(cfg, self.approach)
+            finding, paths = self.find(cfg, self.approach, stop=self.stop_event, on_step=on_step)
         except Exception as error:  # shown to the learner rather than lost in the thread
             self.status.value = f"<b>The finder failed:</b> {type(error).__name__}: {error}"
         else:
             self.finder.value = paths["png"].read_bytes()
             self.finder.layout.display = ""
             words = describe_finding(finding, cfg, self.approach)
+            if self.stop_event.is_set():
+                words = f"Stopped after {len(finding.rates)} steps. " + words
             self.suggested = None
             if finding.suggestion is not None:
                 slider = self.learning_rate
@@ -241,6 +261,7 @@ class TrainingPanel:
                 words += f" <b>Use suggested rate</b> sets the slider to {self.suggested:.2g}."
             self.status.value = words
         finally:
+            self.finder_progress.layout.display = "none"
             self.set_running(False)
 
     def use_suggestion(self) -> None:
@@ -250,7 +271,7 @@ class TrainingPanel:
     def request_stop(self) -> None:
         if self.stop_event is not None:
             self.stop_event.set()
-            self.status.value = "Stopping after the current step ..."
+            self.status.value = "Stopping after the current step ..."  # training or the finder
 
     def show_epoch(self, history: list[dict[str, float]]) -> None:
         from emotion_tl.figures.training import plot_history

@@ -15,13 +15,13 @@ from typing import Any
 from emotion_tl.config import Config
 
 WIDGET_RUNS = "widget_runs"  # sub-folder of checkpoint_dir for runs started from the widgets
-FINDER_STEPS = 100  # training steps of the learning-rate finder (it stops early on divergence)
 
 # train(cfg, approach, on_epoch=callback(history so far), stop=threading.Event) -> result with
 # .history, .test_acc and .outputs["confusion_csv"]
 Train = Callable[..., Any]
-# find(cfg, approach) -> (LrFinding, {"csv": path, "png": path})
-Find = Callable[[Config, str], tuple[Any, dict[str, Path]]]
+# find(cfg, approach, stop=threading.Event, on_step=callback(done, total))
+#   -> (LrFinding, {"csv": path, "png": path})
+Find = Callable[..., tuple[Any, dict[str, Path]]]
 
 
 def train_live(
@@ -34,16 +34,25 @@ def train_live(
     return train_approach(prepare_run(cfg), approach, stop=stop, on_epoch=on_epoch)
 
 
-def find_live(cfg: Config, approach: str) -> tuple[Any, dict[str, Path]]:
-    """Run the learning-rate finder with the widget's settings; write its curve to the run's
-    folder (no checkpoint, no split.csv)."""
+def find_live(
+    cfg: Config,
+    approach: str,
+    *,
+    stop: threading.Event,
+    on_step: Callable[[int, int], None],
+) -> tuple[Any, dict[str, Path]]:
+    """Run the quick learning-rate finder (`lr-find --quick`) with the widget's settings, until
+    it ends or `stop` is set; write its curve to the run's folder (no checkpoint, no
+    split.csv)."""
+    from emotion_tl.training import lr_find
     from emotion_tl.training.context import make_run_context
-    from emotion_tl.training.lr_find import find_learning_rate, write_lr_finding
 
     Path(cfg.checkpoint_dir).mkdir(parents=True, exist_ok=True)
-    run = make_run_context(cfg)
-    finding = find_learning_rate(run, approach, steps=FINDER_STEPS)
-    return finding, write_lr_finding(finding, run.out_dir, approach)
+    run = lr_find.quick_finder_run(make_run_context(cfg), approach)
+    finding = lr_find.find_learning_rate(
+        run, approach, steps=lr_find.QUICK_STEPS, stop=stop, on_step=on_step
+    )
+    return finding, lr_find.write_lr_finding(finding, run.out_dir, approach)
 
 
 def run_name(cfg: Config, approach: str) -> str:

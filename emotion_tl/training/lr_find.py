@@ -17,7 +17,9 @@ point is already too high, since the loss turns up right after it.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
 
 from emotion_tl.config import FINETUNING_LR_DIVISOR, OUTPUT_PREFIX, Config
 from emotion_tl.figures.training import plot_lr_finding
@@ -37,6 +40,11 @@ from emotion_tl.training.step import TrainStep, make_train_step
 SMOOTHING = 0.98
 DIVERGE = 4.0  # stop once the smoothed loss exceeds this many times its minimum
 SKIP_START = 5
+# The quick finder (the widget's, and `lr-find --quick`): fewer steps on smaller pictures, which
+# docs/training.md measures against the full one (FULL_STEPS at the run's own side).
+FULL_STEPS = 100
+QUICK_STEPS = 60
+QUICK_SIDE_SHARE = 0.5  # of the run's image side, never below the source's smallest side
 
 
 @dataclass
@@ -90,16 +98,26 @@ def forever(loader: DataLoader) -> Iterator:
 
 
 def range_test(
-    model: nn.Module, loader: DataLoader, step: TrainStep, rates: np.ndarray
+    model: nn.Module,
+    loader: DataLoader,
+    step: TrainStep,
+    rates: np.ndarray,
+    *,
+    stop: threading.Event | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> LrFinding:
     """One training step per rate in `rates` (the head's rate; other groups keep their ratio to
-    it), cycling through `loader`; `model` and `step.optimizer` are restored afterwards."""
+    it), cycling through `loader`; `model` and `step.optimizer` are restored afterwards.
+
+    A tqdm bar counts the steps, and `on_step(done, total)` hears of each; once `stop` is set
+    the test ends after the current step, with the curve so far."""
     weights = copy.deepcopy(model.state_dict())
     optimizer_state = copy.deepcopy(step.optimizer.state_dict())
     groups = step.optimizer.param_groups
     head_lr = next(g["lr"] for g in groups if g.get("name") == "head")
     ratios = [g["lr"] / head_lr for g in groups]
     losses: list[float] = []
+    bar = tqdm(total=len(rates), desc=f"lr-find {step.approach}", unit="step")
     try:
         set_train_mode(model, step.approach, step.backbone.name, step.batchnorm)
         for rate, (images, labels) in zip(rates, forever(loader), strict=False):
@@ -107,10 +125,17 @@ def range_test(
                 group["lr"] = float(rate) * ratio
             loss, _ = step(model, images, labels)
             losses.append(loss)
+            bar.update(1)
+            bar.set_postfix(rate=f"{rate:.1e}", loss=f"{loss:.3f}")
+            if on_step is not None:
+                on_step(len(losses), len(rates))
             smoothed = smooth(np.asarray(losses))
             if not np.isfinite(loss) or smoothed[-1] > DIVERGE * smoothed.min():
                 break
+            if stop is not None and stop.is_set():
+                break
     finally:
+        bar.close()
         model.load_state_dict(weights)
         step.optimizer.load_state_dict(optimizer_state)
     tried = np.asarray(rates[: len(losses)], dtype=float)
@@ -123,12 +148,15 @@ def find_learning_rate(
     run: RunContext,
     approach: str,
     *,
-    steps: int = 100,
+    steps: int = FULL_STEPS,
     start: float = 1e-7,
     end: float = 10.0,
+    stop: threading.Event | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> LrFinding:
     """The range test on `approach`'s model as `train_approach` would build and train it (the
-    frozen approach on cached features when `cfg.feature_cache`); nothing is saved."""
+    frozen approach on cached features when `cfg.feature_cache`); nothing is saved. `stop` and
+    `on_step` as for `range_test`."""
     from emotion_tl.training.approach import build_training
 
     cfg, device, precision = run.cfg, run.device, run.precision
@@ -146,7 +174,19 @@ def find_learning_rate(
         class_weights=setup.class_weights,
         recipe=Recipe.from_config(cfg),  # no schedule: the range test sets the rates itself
     )
-    return range_test(net, setup.loaders["train"], step, exponential_rates(start, end, steps))
+    rates = exponential_rates(start, end, steps)
+    return range_test(net, setup.loaders["train"], step, rates, stop=stop, on_step=on_step)
+
+
+def quick_finder_run(run: RunContext, approach: str) -> RunContext:
+    """`run` as the quick finder runs it: fine-tuning's steps on pictures of QUICK_SIDE_SHARE of
+    the run's side (never below what the source's layers need), where a step costs about a
+    quarter as much; the frozen approach's steps on cached features are cheap already, so it
+    keeps its side. The same data: the training crops come out at the smaller side."""
+    if approach == "frozen":
+        return run
+    side = max(round(run.cfg.image_size * QUICK_SIDE_SHARE), run.backbone.min_side)
+    return dataclasses.replace(run, cfg=dataclasses.replace(run.cfg, image_size=side))
 
 
 def write_lr_finding(finding: LrFinding, out_dir: Path, approach: str) -> dict[str, Path]:
