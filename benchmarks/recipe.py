@@ -33,6 +33,15 @@ VARIANTS: dict[str, dict] = {
     "224px": {"image_size": 224},  # the input side (resnet50's own is 224)
     "160px": {"image_size": 160},
     "128px": {"image_size": 128},
+    # the candidate fast recipe: a smaller input, half the epochs, a warm-up and cosine decay
+    "160px-10ep-cosine": {
+        "image_size": 160,
+        "epochs": 10,
+        "schedule": "cosine",
+        "warmup_epochs": 1,
+    },
+    "160px-10ep": {"image_size": 160, "epochs": 10},  # the same without the schedule
+    "160px-patience": {"image_size": 160, "patience": 3},
 }
 MODELS = ("frozen_weights", "finetuning")
 

@@ -23,7 +23,7 @@ from emotion_tl.commands import (
     run_train,
     run_weights,
 )
-from emotion_tl.config import add_config_arguments
+from emotion_tl.config import SEED_RECIPE_SETTINGS, add_config_arguments
 from emotion_tl.data.faces.model_file import FaceModelError
 from emotion_tl.data.files import DataError
 from emotion_tl.model.checkpoint import CheckpointError
@@ -203,8 +203,9 @@ COMMANDS: dict[str, tuple[str, Callable, Callable]] = {
 }
 
 
-def get_args_parser() -> argparse.ArgumentParser:
-    """The parser of every command; each sub-command has its own --help."""
+def get_args_parser(seed_recipe: bool = False) -> argparse.ArgumentParser:
+    """The parser of every command; each sub-command has its own --help. With `seed_recipe`,
+    the options of SEED_RECIPE_SETTINGS default to the seed's values instead."""
     parser = argparse.ArgumentParser(
         prog="python -m emotion_tl",
         description="Transfer learning for facial-expression classification with ResNet50. "
@@ -217,7 +218,18 @@ def get_args_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=help_text, description=help_text)
         add_arguments(command)
         command.set_defaults(run=run)
+        if seed_recipe and command.get_default("seed_recipe") is not None:
+            command.set_defaults(**SEED_RECIPE_SETTINGS)
     return parser
+
+
+def parse_command_line(argv: list[str]) -> argparse.Namespace:
+    """`argv` (a command first) parsed; with --seed_recipe, parsed again with the seed's values
+    as the defaults, so that options given with it still win."""
+    args = get_args_parser().parse_args(argv)
+    if getattr(args, "seed_recipe", False):
+        args = get_args_parser(seed_recipe=True).parse_args(argv)
+    return args
 
 
 def setup_logging() -> None:
@@ -246,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or (argv[0] not in COMMANDS and argv[0] not in ("-h", "--help")):
         argv = ["train", *argv]
-    args = get_args_parser().parse_args(argv)
+    args = parse_command_line(argv)
     setup_logging()
     try:
         check_launcher(argv[0])

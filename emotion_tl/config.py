@@ -20,6 +20,19 @@ OUTPUT_PREFIX = {"frozen": "frozen_weights", "finetuning": "finetuning"}
 FACE_CROP_MODES = ("auto", "on", "off", "require")
 FACE_DETECTORS = ("blazeface", "blazeface-short")  # BlazeFace full range (default), short range
 FINETUNING_LR_DIVISOR = 10.0  # fine-tuning learns 10x slower than approach A's rate
+# Epochs when `epochs` is unset (docs/training.md measures both): the frozen approach's epochs on
+# cached features take milliseconds, and its head needs about 100 of them to match a tuned
+# logistic regression; every other epoch costs a pass of the backbone over the training images.
+CACHED_FROZEN_EPOCHS = 100
+DEFAULT_EPOCHS = 10
+# The seed's plain recipe where today's defaults differ from it (`--seed_recipe`): ResNet50 at the
+# side its weights saw, 20 epochs for each approach, one constant rate.
+SEED_RECIPE_SETTINGS = {
+    "image_size": 224,
+    "epochs": 20,
+    "schedule": "constant",
+    "warmup_epochs": 0.0,
+}
 
 
 def _option(default: Any, help: str, **extra: Any) -> Any:
@@ -37,7 +50,12 @@ class Config:
     approach: str = _option(
         "both", "frozen (A), finetuning (B) or both", choices=(*APPROACHES, "both")
     )
-    epochs: int = _option(20, "training epochs per approach", minimum=1)
+    epochs: int | None = _option(
+        None,
+        f"training epochs per approach (default: {CACHED_FROZEN_EPOCHS} for the frozen approach "
+        f"on cached features, {DEFAULT_EPOCHS} for fine-tuning and the uncached frozen approach)",
+        minimum=1,
+    )
     patience: int = _option(
         0,
         "stop an approach once its validation loss has not improved for this many epochs in a "
@@ -59,13 +77,13 @@ class Config:
         0.0, "cross-entropy against targets smoothed by this much (0: none)", minimum=0.0
     )
     schedule: str = _option(
-        "constant",
-        "the learning rate over training: constant, or cosine (a linear warm-up over "
-        "warmup_epochs, then cosine decay to zero)",
+        "cosine",
+        "the learning rate over training: cosine (a linear warm-up over warmup_epochs, then "
+        "cosine decay to zero at the last step) or constant (the seed's)",
         choices=("constant", "cosine"),
     )
     warmup_epochs: float = _option(
-        0.0, "with the cosine schedule: epochs of linear warm-up", minimum=0.0
+        1.0, "with the cosine schedule: epochs of linear warm-up", minimum=0.0
     )
     finetuning_batchnorm: str = _option(
         "train",
@@ -96,8 +114,9 @@ class Config:
     seed: int = _option(42, "seed for the split, initialisation and augmentation")
     image_size: int | None = _option(
         None,
-        "side of the square crop the network sees (default: the source model's own, 224 for "
-        "resnet50, 112 for face, 64 for fer_mini_xception, 150 for faceapi_recognition)",
+        "side of the square crop the network sees (default: the source's default side: 160 for "
+        "resnet50, whose weights saw 224; 112 for face, 64 for fer_mini_xception, 150 for "
+        "faceapi_recognition, their own)",
         minimum=1,
     )
     face_crop: str = _option(
@@ -187,6 +206,13 @@ class Config:
     def approaches(self) -> tuple[str, ...]:
         """The approaches this run trains, in order."""
         return APPROACHES if self.approach == "both" else (self.approach,)
+
+    def epochs_for(self, approach: str) -> int:
+        """The epochs `approach` trains: `epochs`, or when unset the approach's default."""
+        if self.epochs is not None:
+            return self.epochs
+        cached = approach == "frozen" and self.feature_cache
+        return CACHED_FROZEN_EPOCHS if cached else DEFAULT_EPOCHS
 
     def lr_for(self, approach: str) -> tuple[float, float]:
         """(backbone rate, head rate) for `approach`; the backbone rate is unused when frozen."""
@@ -282,6 +308,13 @@ def add_config_arguments(
         else:
             kwargs["type"] = _scalar_type(kind)
         parser.add_argument(f"--{f.name}", **kwargs)
+    if not wanted:  # the whole Config: the seed's recipe is one option away
+        settings = " ".join(f"--{k} {v}" for k, v in SEED_RECIPE_SETTINGS.items())
+        parser.add_argument(
+            "--seed_recipe",
+            action="store_true",
+            help=f"the seed's plain recipe: {settings} (options given with it still win)",
+        )
 
 
 def _scalar_type(kind: Any) -> type:

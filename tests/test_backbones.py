@@ -228,3 +228,29 @@ def test_a_side_too_small_for_the_source_fails_before_training(tiny_config):
     cfg = dataclasses.replace(tiny_config, backbone="faceapi_recognition", image_size=64)
     with pytest.raises(ValueError, match="at least 103 px: choose --image_size 103 or more"):
         resolve_config(cfg)
+
+
+def test_a_run_reads_resnet50_at_its_default_side_and_the_audit_at_the_weights_own(
+    tiny_config, monkeypatch
+):
+    """Training's default side (160 for resnet50) is the entry's run_side; a set image_size
+    wins; the audit reads at the side the weights saw (224) unless told."""
+    from emotion_tl.audit import run as audit_run
+
+    entry = get_backbone("resnet50")
+    assert (entry.image_size, entry.default_side) == (224, 160)
+    unset = dataclasses.replace(tiny_config, backbone="resnet50", image_size=None)
+    assert resolve_config(unset).image_size == 160
+    assert resolve_config(dataclasses.replace(unset, image_size=200)).image_size == 200
+    assert get_backbone("face").default_side == get_backbone("face").image_size == 112
+    seen = []
+
+    def stop_here(cfg, data=None):
+        seen.append(cfg.image_size)
+        raise RuntimeError("enough")
+
+    monkeypatch.setattr(audit_run, "make_run_context", stop_here)
+    for cfg in (unset, dataclasses.replace(unset, image_size=96)):
+        with pytest.raises(RuntimeError, match="enough"):
+            audit_run.audit_data(cfg)
+    assert seen == [224, 96]

@@ -1,4 +1,5 @@
 import argparse
+import dataclasses
 
 import pytest
 
@@ -66,3 +67,21 @@ def test_to_dict_holds_plain_types():
     values = Config().to_dict()
     assert values["categories"] == ["confused", "neutral"]
     assert Config(**values) == Config()
+
+
+def test_seed_recipe_is_one_option_away_and_given_options_still_win():
+    from emotion_tl.cli import parse_command_line
+    from emotion_tl.config import SEED_RECIPE_SETTINGS, config_from_args
+
+    today = config_from_args(parse_command_line(["lr-find"]))
+    assert (today.epochs, today.image_size, today.schedule) == (None, None, "cosine")
+    assert today.epochs_for("frozen") == 100 and today.epochs_for("finetuning") == 10
+    seed = config_from_args(parse_command_line(["lr-find", "--seed_recipe"]))
+    assert {k: getattr(seed, k) for k in SEED_RECIPE_SETTINGS} == SEED_RECIPE_SETTINGS
+    assert seed.epochs_for("frozen") == seed.epochs_for("finetuning") == 20
+    mixed = config_from_args(parse_command_line(["lr-find", "--epochs", "5", "--seed_recipe"]))
+    assert (mixed.epochs, mixed.image_size, mixed.schedule) == (5, 224, "constant")
+    train = parse_command_line(["train", "--seed_recipe", "--schedule", "cosine"])
+    assert (train.image_size, train.epochs, train.schedule) == (224, 20, "cosine")
+    no_cache = dataclasses.replace(today, feature_cache=False)
+    assert no_cache.epochs_for("frozen") == 10  # each epoch a backbone pass: not 100 of them

@@ -21,6 +21,7 @@ from emotion_tl.data.faces.crop import Framing
 from emotion_tl.data.metadata import read_identities
 from emotion_tl.data.near_copies import perceptual_hashes
 from emotion_tl.data.prepare import PreparedData
+from emotion_tl.model.backbones import get_backbone
 from emotion_tl.model.network import build_model
 from emotion_tl.training.context import RunContext, make_run_context
 from emotion_tl.training.feature_cache import load_features
@@ -117,7 +118,11 @@ def quality_rows(data: PreparedData, cfg: Config) -> list[dict]:
 
 
 def audit_data(cfg: Config, data: PreparedData | None = None) -> tuple[PreparedData, Audit]:
-    """Prepare (or take) the data and find its problems; nothing is changed on disk."""
+    """Prepare (or take) the data and find its problems; nothing is changed on disk. Unless
+    `cfg.image_size` is set, the source reads its pictures at the side its weights saw (finer
+    maps for the label check than a run's smaller default side, as docs/audit.md measured)."""
+    if cfg.image_size is None:
+        cfg = dataclasses.replace(cfg, image_size=get_backbone(cfg.backbone).image_size)
     run = make_run_context(cfg, data)
     data, start = run.data, time.perf_counter()
     model = audit_model(run)

@@ -100,22 +100,27 @@ def map_sources(
     pretrained: bool = True,
 ) -> Figure:
     """One panel per source model: its pretrained features of `images` (uint8, each read at
-    the source's own side), before any training, coloured by label."""
+    the side a run of that source reads by default), before any training, coloured by label."""
     maps = {}
     for name in sources:
         entry = get_backbone(name)
         weights = load_backbone_weights(pretrained, None, entry.name).weights
         model = build_model(2, weights, backbone=entry.name)  # the head plays no part here
-        transform = entry.transform(entry.image_size, train=False)
+        transform = entry.transform(entry.default_side, train=False)
         features = penultimate_features(model, images, transform, backbone=entry.name)
         maps[f"{entry.name} ({features.shape[1]:,} features)"] = project(features)
     return plot_feature_maps(maps, labels)
 
 
 def show_source_inputs(sources: Sequence[str], images: Sequence[torch.Tensor]) -> Figure:
-    """What each source model reads of the same uint8 images (its own side, colour or grey)."""
+    """What each source model reads of the same uint8 images (at the side a run of it reads by
+    default, colour or grey)."""
     views = {}
     for name in sources:
         entry = get_backbone(name)
-        views[entry.name] = (entry.transform(entry.image_size, train=False), entry.mean, entry.std)
+        views[entry.name] = (
+            entry.transform(entry.default_side, train=False),
+            entry.mean,
+            entry.std,
+        )
     return plot_source_inputs(images, views)

@@ -32,7 +32,7 @@ IMAGE_CHOICES = (10, 20, 40, 80, 160)  # images per category offered, besides "a
 
 
 def describe_source(name: str) -> str:
-    """A source model's name for the dropdown, with what it reads: 'resnet50 (224x224 colour)'."""
+    """A source model's name for the dropdown, with what it reads: 'resnet50 (160x160 colour)'."""
     entry = get_backbone(name)
     return f"{entry.name} ({entry.describe_input()})"
 
@@ -63,8 +63,9 @@ class TrainingPanel:
 
         cfg = self.cfg
         categories = list_categories(cfg.data_dir) or list(cfg.categories)
+        epochs = cfg.epochs_for(self.approach)  # the approach's own default when unset
         self.epochs = widgets.IntSlider(
-            value=cfg.epochs, min=1, max=max(50, cfg.epochs), description="epochs"
+            value=epochs, min=1, max=max(50, 2 * epochs), description="epochs"
         )
         self.categories = widgets.SelectMultiple(
             options=categories,
@@ -289,7 +290,7 @@ class TrainingPanel:
 
         row = {
             "run": Path(cfg.checkpoint_dir).name,
-            "epochs": cfg.epochs,
+            "epochs": cfg.epochs_for(self.approach),
             "images/category": cfg.max_images_per_category or "all",
         }
         try:

@@ -53,6 +53,6 @@ def probe_head_state(
     logger.info(
         "Fine-tuning starts from a linear probe trained first (best epoch %d of %d)",
         best.stats["epoch"],
-        run.cfg.epochs,
+        run.cfg.epochs_for("frozen"),
     )
     return {k: v for k, v in best.state_dict.items() if is_head(k)}

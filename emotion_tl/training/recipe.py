@@ -49,7 +49,7 @@ class Recipe:
         )
 
 
-SEED_RECIPE = Recipe()  # the seed's plain recipe: every option at its default
+SEED_RECIPE = Recipe()  # the seed's plain recipe (Config's defaults add the cosine schedule)
 
 
 def make_optimizer(groups: list[dict], recipe: Recipe) -> torch.optim.Optimizer:

@@ -164,13 +164,13 @@ def make_time_estimate(cfg: Config, approach: str) -> Callable[[list[dict]], Non
 
     def estimate(history: list[dict]) -> None:
         if len(history) == 1:
-            seconds = float(history[0]["seconds"]) * cfg.epochs * cfg.repeats
+            seconds = float(history[0]["seconds"]) * cfg.epochs_for(approach) * cfg.repeats
             logger.info(
                 "%s: %.1f s per epoch, so %d splits of %d epochs take about %.0f min in all",
                 OUTPUT_PREFIX[approach],
                 history[0]["seconds"],
                 cfg.repeats,
-                cfg.epochs,
+                cfg.epochs_for(approach),
                 seconds / 60,
             )
 
