@@ -5,9 +5,9 @@ and each variant's paired difference from the first one.
     python benchmarks/recipe.py --sets lfw bundled scenes --variants seed lp-ft --seeds 0 1 2
     python benchmarks/recipe.py --sets bundled --variants seed lp-ft --set epochs=10
 
-A variant is a named set of Config changes (VARIANTS below); `--set NAME=VALUE` changes every run
-(for example `backbone=face`). The sets are those of benchmarks/sources.py. Prints the tables and
-writes every run's numbers to --output (JSON).
+A variant is a named set of Config changes (VARIANTS below); `--set NAME=VALUE` changes every
+run, over the variant's own settings (for example `backbone=face`). The sets are those of
+benchmarks/sources.py. Prints the tables and writes every run's numbers to --output (JSON).
 """
 
 from __future__ import annotations
@@ -21,27 +21,25 @@ import pandas as pd
 import yaml
 from sources import SETS, run_on_sets
 
-from emotion_tl.config import OUTPUT_PREFIX, Config
+from emotion_tl.config import OUTPUT_PREFIX, SEED_RECIPE_SETTINGS, Config
 from emotion_tl.evaluation.repeats import corrected_interval
 from emotion_tl.training.run import run_experiment
 
-VARIANTS: dict[str, dict] = {
-    "seed": {},  # the seed's plain recipe: a random head, Adam at one rate, every epoch
-    "lp-ft": {"finetuning_head_init": "probe"},  # fine-tuning starts from the frozen head
-    "patience": {"patience": 3},  # stop once the validation loss stalls for 3 epochs
-    "lp-ft+patience": {"finetuning_head_init": "probe", "patience": 3},
-    "224px": {"image_size": 224},  # the input side (resnet50's own is 224)
-    "160px": {"image_size": 160},
-    "128px": {"image_size": 128},
-    # the candidate fast recipe: a smaller input, half the epochs, a warm-up and cosine decay
-    "160px-10ep-cosine": {
-        "image_size": 160,
-        "epochs": 10,
-        "schedule": "cosine",
-        "warmup_epochs": 1,
-    },
-    "160px-10ep": {"image_size": 160, "epochs": 10},  # the same without the schedule
-    "160px-patience": {"image_size": 160, "patience": 3},
+SEED = SEED_RECIPE_SETTINGS  # the seed's plain recipe: 224 px, 20 epochs, one constant rate
+VARIANTS: dict[str, dict] = {  # each a set of Config changes; all but "defaults" from the seed's
+    "defaults": {},  # today's defaults (docs/training.md)
+    "seed": SEED,  # the seed's plain recipe: a random head, Adam at one rate, every epoch
+    "lp-ft": SEED | {"finetuning_head_init": "probe"},  # fine-tuning starts from the frozen head
+    "patience": SEED | {"patience": 3},  # stop once the validation loss stalls for 3 epochs
+    "lp-ft+patience": SEED | {"finetuning_head_init": "probe", "patience": 3},
+    "224px": SEED,  # the input side (resnet50's weights saw 224)
+    "160px": SEED | {"image_size": 160},
+    "128px": SEED | {"image_size": 128},
+    # a smaller input, half the epochs, a warm-up and cosine decay; and the same without them
+    "160px-10ep-cosine": SEED
+    | {"image_size": 160, "epochs": 10, "schedule": "cosine", "warmup_epochs": 1.0},
+    "160px-10ep": SEED | {"image_size": 160, "epochs": 10},
+    "160px-patience": SEED | {"image_size": 160, "patience": 3},
 }
 MODELS = ("frozen_weights", "finetuning")
 
@@ -50,7 +48,7 @@ def run_one(data_dir: Path, name: str, variant: str, seed: int, fixed: dict, out
     """Train both approaches with `variant`'s settings on one split: accuracies and costs."""
     categories, face_crop = SETS[name]
     base = {"data_dir": str(data_dir), "categories": categories, "face_crop": face_crop}
-    changes = base | fixed | VARIANTS[variant] | {"seed": seed, "checkpoint_dir": str(out)}
+    changes = base | VARIANTS[variant] | fixed | {"seed": seed, "checkpoint_dir": str(out)}
     start = time.perf_counter()
     results = run_experiment(Config(**changes))
     row = {"set": name, "variant": variant, "seed": seed, "seconds": time.perf_counter() - start}
