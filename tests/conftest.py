@@ -62,6 +62,9 @@ def make_tiny_config(data_dir: Path, checkpoint_dir: Path, **changes: Any) -> Co
         precision="fp32",
         checkpoint_dir=str(checkpoint_dir),
         pretrained=False,
+        # One rate throughout: a warm-up epoch would be half of two epochs.
+        schedule="constant",
+        warmup_epochs=0.0,
     )
     return Config(**tiny | changes)
 
@@ -79,7 +82,8 @@ def cli_args(cfg: Config, *extra: str) -> list[str]:
         "--data_dir", cfg.data_dir, "--checkpoint_dir", cfg.checkpoint_dir,
         "--categories", *cfg.categories, "--epochs", str(cfg.epochs),
         "--batch_size", str(cfg.batch_size), "--image_size", str(cfg.image_size),
-        "--device", cfg.device, "--precision", cfg.precision, "--no_pretrained", *extra,
+        "--device", cfg.device, "--precision", cfg.precision, "--no_pretrained",
+        "--schedule", cfg.schedule, "--warmup_epochs", str(cfg.warmup_epochs), *extra,
     ]  # fmt: skip
 
 
