@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
@@ -25,6 +26,9 @@ FINETUNING_LR_DIVISOR = 10.0  # fine-tuning learns 10x slower than approach A's 
 # logistic regression; every other epoch costs a pass of the backbone over the training images.
 CACHED_FROZEN_EPOCHS = 100
 DEFAULT_EPOCHS = 10
+# ... and at least this many training steps: on a small set (LFW's 50 training faces, 2 steps an
+# epoch) 10 epochs are too few steps to fine-tune, where the seed's 20 epochs (40 steps) were not.
+MIN_DEFAULT_STEPS = 40
 # The seed's plain recipe where today's defaults differ from it (`--seed_recipe`): ResNet50 at the
 # side its weights saw, 20 epochs for each approach, one constant rate.
 SEED_RECIPE_SETTINGS = {
@@ -53,7 +57,8 @@ class Config:
     epochs: int | None = _option(
         None,
         f"training epochs per approach (default: {CACHED_FROZEN_EPOCHS} for the frozen approach "
-        f"on cached features, {DEFAULT_EPOCHS} for fine-tuning and the uncached frozen approach)",
+        f"on cached features; otherwise {DEFAULT_EPOCHS}, or more where that would be under "
+        f"{MIN_DEFAULT_STEPS} training steps)",
         minimum=1,
     )
     patience: int = _option(
@@ -207,12 +212,16 @@ class Config:
         """The approaches this run trains, in order."""
         return APPROACHES if self.approach == "both" else (self.approach,)
 
-    def epochs_for(self, approach: str) -> int:
-        """The epochs `approach` trains: `epochs`, or when unset the approach's default."""
+    def epochs_for(self, approach: str, steps_per_epoch: int | None = None) -> int:
+        """The epochs `approach` trains: `epochs`, or when unset the approach's default, made
+        long enough for MIN_DEFAULT_STEPS training steps where `steps_per_epoch` is known."""
         if self.epochs is not None:
             return self.epochs
-        cached = approach == "frozen" and self.feature_cache
-        return CACHED_FROZEN_EPOCHS if cached else DEFAULT_EPOCHS
+        if approach == "frozen" and self.feature_cache:
+            return CACHED_FROZEN_EPOCHS
+        if not steps_per_epoch:
+            return DEFAULT_EPOCHS
+        return max(DEFAULT_EPOCHS, math.ceil(MIN_DEFAULT_STEPS / steps_per_epoch))
 
     def lr_for(self, approach: str) -> tuple[float, float]:
         """(backbone rate, head rate) for `approach`; the backbone rate is unused when frozen."""

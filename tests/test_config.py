@@ -76,9 +76,12 @@ def test_seed_recipe_is_one_option_away_and_given_options_still_win():
     today = config_from_args(parse_command_line(["lr-find"]))
     assert (today.epochs, today.image_size, today.schedule) == (None, None, "cosine")
     assert today.epochs_for("frozen") == 100 and today.epochs_for("finetuning") == 10
+    # A small set still gets MIN_DEFAULT_STEPS steps: 2 steps an epoch, 20 epochs; 7 steps, 10.
+    assert today.epochs_for("finetuning", 2) == 20 and today.epochs_for("finetuning", 7) == 10
+    assert today.epochs_for("frozen", 2) == 100
     seed = config_from_args(parse_command_line(["lr-find", "--seed_recipe"]))
     assert {k: getattr(seed, k) for k in SEED_RECIPE_SETTINGS} == SEED_RECIPE_SETTINGS
-    assert seed.epochs_for("frozen") == seed.epochs_for("finetuning") == 20
+    assert seed.epochs_for("frozen") == seed.epochs_for("finetuning", 1) == 20
     mixed = config_from_args(parse_command_line(["lr-find", "--epochs", "5", "--seed_recipe"]))
     assert (mixed.epochs, mixed.image_size, mixed.schedule) == (5, 224, "constant")
     train = parse_command_line(["train", "--seed_recipe", "--schedule", "cosine"])

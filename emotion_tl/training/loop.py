@@ -195,7 +195,7 @@ def fit_run(
         loaders["val"],
         approach=approach,
         backbone=run.backbone.name,
-        epochs=run.cfg.epochs_for(approach),
+        epochs=run.cfg.epochs_for(approach, len(loaders["train"])),
         backbone_lr=backbone_lr,
         head_lr=head_lr,
         device=run.device,
