@@ -12,13 +12,12 @@ with its corrected 95% interval, and writes every run's numbers to --output (JSO
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from recipe import parse_settings
+from recipe import make_parser, parse_settings
 from sklearn.linear_model import LogisticRegressionCV
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
@@ -68,12 +67,7 @@ def run_one(data_dir: Path, name: str, seed: int, fixed: dict, out: Path) -> dic
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=["lfw", "bundled"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--set", dest="settings", nargs="*", default=[], metavar="NAME=VALUE")
-    parser.add_argument("--identities", type=int, default=100, help="people in the scenes set")
-    parser.add_argument("--output", type=Path, default=Path("benchmarks/head_vs_logistic.json"))
+    parser = make_parser(__doc__, ["lfw", "bundled"], "benchmarks/head_vs_logistic.json")
     args = parser.parse_args()
     fixed = parse_settings(args.settings)
     runs = run_on_sets(

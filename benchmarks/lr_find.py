@@ -13,14 +13,13 @@ every run's numbers to --output (JSON).
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import time
 from pathlib import Path
 
 import pandas as pd
-from recipe import parse_settings
+from recipe import make_parser, parse_settings
 from sources import SETS, run_on_sets
 
 from emotion_tl.config import Config
@@ -52,13 +51,7 @@ def run_one(data_dir: Path, name: str, kind: str, seed: int, fixed: dict, out: P
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=["bundled", "lfw"])
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--set", dest="settings", nargs="*", default=[], metavar="NAME=VALUE")
-    parser.add_argument("--identities", type=int, default=100, help="people in the scenes set")
-    parser.add_argument("--output", type=Path, default=Path("benchmarks/lr_find.json"))
-    args = parser.parse_args()
+    args = make_parser(__doc__, ["bundled", "lfw"], "benchmarks/lr_find.json").parse_args()
     fixed = parse_settings(args.settings)
     runs = run_on_sets(
         args.sets,

@@ -114,14 +114,21 @@ def parse_settings(pairs: list[str]) -> dict:
     return settings
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=["lfw", "bundled"])
-    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["seed", "lp-ft"])
+def make_parser(doc: str, sets: list[str], output: str) -> argparse.ArgumentParser:
+    """The options the benchmarks over sets and seeds share: --sets, --seeds, --set NAME=VALUE,
+    --identities and --output (JSON)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--sets", nargs="+", choices=list(SETS), default=sets)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--set", dest="settings", nargs="*", default=[], metavar="NAME=VALUE")
     parser.add_argument("--identities", type=int, default=100, help="people in the scenes set")
-    parser.add_argument("--output", type=Path, default=Path("benchmarks/recipe.json"))
+    parser.add_argument("--output", type=Path, default=Path(output))
+    return parser
+
+
+def main() -> None:
+    parser = make_parser(__doc__, ["lfw", "bundled"], "benchmarks/recipe.json")
+    parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["seed", "lp-ft"])
     args = parser.parse_args()
     fixed = parse_settings(args.settings)
     runs = run_on_sets(
