@@ -23,6 +23,7 @@ from emotion_tl.training.lr_find import (
     quick_finder_run,
     range_test,
     smooth,
+    smoothing_for,
     suggest_rate,
 )
 from emotion_tl.training.step import make_train_step
@@ -151,3 +152,11 @@ def test_lr_find_command_writes_its_curve_and_changes_no_checkpoint(tiny_config,
     assert (root / "lr_find_frozen_weights.png").stat().st_size > 0
     out = capsys.readouterr().out
     assert "frozen_weights: " in out and "lr_find_frozen_weights.png" in out
+
+
+def test_fewer_steps_smooth_less_so_the_average_spans_the_same_rates():
+    assert smoothing_for(exponential_rates(1e-7, 10.0, 100)) == pytest.approx(0.98)
+    quick = smoothing_for(exponential_rates(1e-7, 10.0, 60))
+    assert quick == pytest.approx(1 - 0.02 * 100 / 60)
+    # The weight of a step 20% of the way back through the range is the same for both.
+    assert quick**12 == pytest.approx(0.98**20, rel=0.02)

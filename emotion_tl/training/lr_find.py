@@ -3,9 +3,10 @@
 Training steps run with a rate that rises exponentially from `start` to `end`, one rate per
 step, on the approach's own model, loss, optimizer (Adam) and parameter groups, and the loss of
 each step is recorded. The curve is smoothed with a bias-corrected exponential moving average
-(weight 0.98, as fastai), and the test stops early once the smoothed loss passes four times its
-lowest value: the rate has become destructive. Afterwards the weights, BatchNorm statistics and
-optimizer are put back exactly as they were.
+(weight 0.98 over 100 steps, as fastai; fewer steps over the range smooth less, so that the
+average spans the same stretch of rates), and the test stops early once the smoothed loss passes
+four times its lowest value: the rate has become destructive. Afterwards the weights, BatchNorm
+statistics and optimizer are put back exactly as they were.
 
 The suggestion rule: the rate where the smoothed loss falls fastest per tenfold increase of the
 rate (the steepest downward slope against log10(rate)), looking only before the lowest point of
@@ -37,7 +38,7 @@ from emotion_tl.training.context import RunContext
 from emotion_tl.training.recipe import Recipe
 from emotion_tl.training.step import TrainStep, make_train_step
 
-SMOOTHING = 0.98
+SMOOTHING = 0.98  # fastai's, for its 100 steps; fewer steps over the same range smooth less
 DIVERGE = 4.0  # stop once the smoothed loss exceeds this many times its minimum
 SKIP_START = 5
 # The quick finder (the widget's, and `lr-find --quick`): fewer steps on smaller pictures, which
@@ -79,6 +80,13 @@ def suggest_rate(rates: np.ndarray, smoothed: np.ndarray) -> float | None:
     return float(rates[steepest]) if slopes[steepest] < 0 else None
 
 
+def smoothing_for(rates: np.ndarray) -> float:
+    """The average's weight that smooths over the same share of the range as SMOOTHING does
+    over FULL_STEPS steps: with 60 steps, 0.967, so the smoothed curve lags by as many decades
+    of rate (and the suggestion moves no further up) as with 100."""
+    return 1 - (1 - SMOOTHING) * FULL_STEPS / max(len(rates), 2)
+
+
 def exponential_rates(start: float, end: float, steps: int) -> np.ndarray:
     """`steps` rates from `start` to `end`, evenly spaced on a log scale."""
     if not 0 < start < end or steps < 2:
@@ -117,6 +125,7 @@ def range_test(
     head_lr = next(g["lr"] for g in groups if g.get("name") == "head")
     ratios = [g["lr"] / head_lr for g in groups]
     losses: list[float] = []
+    beta = smoothing_for(rates)
     bar = tqdm(total=len(rates), desc=f"lr-find {step.approach}", unit="step")
     try:
         set_train_mode(model, step.approach, step.backbone.name, step.batchnorm)
@@ -129,7 +138,7 @@ def range_test(
             bar.set_postfix(rate=f"{rate:.1e}", loss=f"{loss:.3f}")
             if on_step is not None:
                 on_step(len(losses), len(rates))
-            smoothed = smooth(np.asarray(losses))
+            smoothed = smooth(np.asarray(losses), beta)
             if not np.isfinite(loss) or smoothed[-1] > DIVERGE * smoothed.min():
                 break
             if stop is not None and stop.is_set():
@@ -140,7 +149,7 @@ def range_test(
         step.optimizer.load_state_dict(optimizer_state)
     tried = np.asarray(rates[: len(losses)], dtype=float)
     values = np.asarray(losses, dtype=float)
-    smoothed = smooth(values)
+    smoothed = smooth(values, beta)
     return LrFinding(tried, values, smoothed, suggest_rate(tried, smoothed))
 
 
