@@ -177,7 +177,7 @@ class TrainingPanel:
         chosen = dataclasses.replace(
             self.cfg,
             backbone=source,
-            # another source than the notebook's reads its own input side
+            # another source than the notebook's reads its own default side
             image_size=self.cfg.image_size if source == self.cfg.backbone else None,
             epochs=self.epochs.value,
             categories=tuple(self.categories.value),

@@ -42,7 +42,7 @@ SMOOTHING = 0.98  # fastai's, for its 100 steps; fewer steps over the same range
 DIVERGE = 4.0  # stop once the smoothed loss exceeds this many times its minimum
 SKIP_START = 5
 # The quick finder (the widget's, and `lr-find --quick`): fewer steps on smaller pictures, which
-# docs/training.md measures against the full one (FULL_STEPS at the run's own side).
+# docs/training.md measures against the full one (FULL_STEPS at the run's side).
 FULL_STEPS = 100
 QUICK_STEPS = 60
 QUICK_SIDE_SHARE = 0.5  # of the run's image side, never below the source's smallest side
