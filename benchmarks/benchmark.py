@@ -33,7 +33,8 @@ from PIL import Image
 from torch import nn
 from torchvision import transforms
 
-from emotion_tl.config import Config, add_config_arguments, config_from_args
+from emotion_tl.config import Config
+from emotion_tl.config_options import add_config_arguments, config_from_args
 from emotion_tl.data.prepare import prepare_data
 from emotion_tl.data.transforms import IMAGENET_MEAN, IMAGENET_STD, resize_size_for
 from emotion_tl.device import resolve_device, resolve_precision, seed_everything

@@ -23,7 +23,8 @@ from emotion_tl.commands import (
     run_train,
     run_weights,
 )
-from emotion_tl.config import SEED_RECIPE_SETTINGS, add_config_arguments
+from emotion_tl.config import SEED_RECIPE_SETTINGS
+from emotion_tl.config_options import add_config_arguments
 from emotion_tl.data.faces.model_file import FaceModelError
 from emotion_tl.data.files import DataError
 from emotion_tl.model.checkpoint import CheckpointError

@@ -7,7 +7,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from emotion_tl.config import Config, config_from_args
+from emotion_tl.config import Config
+from emotion_tl.config_options import config_from_args
 
 logger = logging.getLogger("emotion_tl")
 

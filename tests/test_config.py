@@ -3,7 +3,8 @@ import dataclasses
 
 import pytest
 
-from emotion_tl.config import Config, add_config_arguments, config_from_args, config_from_dict
+from emotion_tl.config import Config, config_from_dict
+from emotion_tl.config_options import add_config_arguments, config_from_args
 
 
 def parse(argv: list[str]) -> Config:
@@ -71,7 +72,8 @@ def test_to_dict_holds_plain_types():
 
 def test_seed_recipe_is_one_option_away_and_given_options_still_win():
     from emotion_tl.cli import parse_command_line
-    from emotion_tl.config import SEED_RECIPE_SETTINGS, config_from_args
+    from emotion_tl.config import SEED_RECIPE_SETTINGS
+    from emotion_tl.config_options import config_from_args
 
     today = config_from_args(parse_command_line(["lr-find"]))
     assert (today.epochs, today.image_size, today.schedule) == (None, None, "cosine")

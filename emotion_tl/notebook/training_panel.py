@@ -18,6 +18,7 @@ import pandas as pd
 from emotion_tl.config import OUTPUT_PREFIX, Config
 from emotion_tl.data.files import list_categories
 from emotion_tl.model.backbones import BACKBONES, get_backbone
+from emotion_tl.notebook.finder_buttons import FinderButtons
 from emotion_tl.notebook.widget_runs import (
     WIDGET_RUNS,
     Find,
@@ -37,7 +38,7 @@ def describe_source(name: str) -> str:
     return f"{entry.name} ({entry.describe_input()})"
 
 
-class TrainingPanel:
+class TrainingPanel(FinderButtons):
     """The widget: `panel.widget` is what the notebook displays."""
 
     def __init__(
@@ -214,60 +215,6 @@ class TrainingPanel:
         self.status.value = f"{'Resuming' if resume else 'Training'} into {cfg.checkpoint_dir} ..."
         self.thread = threading.Thread(target=self.work, args=(cfg,), daemon=True)
         self.thread.start()
-
-    def start_find(self) -> None:
-        """Run the learning-rate finder on the chosen settings in a background thread."""
-        if self.thread is not None and self.thread.is_alive():
-            return
-        try:
-            cfg = self.chosen_config()
-        except ValueError as error:
-            self.status.value = f"<b>Cannot run the finder:</b> {error}"
-            return
-        from emotion_tl.training.lr_find import QUICK_STEPS
-
-        self.stop_event = threading.Event()  # Stop ends the finder with the curve so far
-        self.set_running(True)
-        self.finder_progress.value, self.finder_progress.max = 0, QUICK_STEPS
-        self.finder_progress.layout.display = ""
-        self.status.value = (
-            f"Finding a learning rate: up to {QUICK_STEPS} training steps at rising rates "
-            "(Stop ends it with the curve so far) ..."
-        )
-        self.thread = threading.Thread(target=self.find_work, args=(cfg,), daemon=True)
-        self.thread.start()
-
-    def find_work(self, cfg: Config) -> None:
-        """The thread: the finder's curve, its suggestion in words, and the Use button."""
-        from emotion_tl.training.lr_find import describe_finding, learning_rate_for
-
-        def on_step(done: int, total: int) -> None:
-            self.finder_progress.max, self.finder_progress.value = total, done
-
-        try:
-            finding, paths = self.find(cfg, self.approach, stop=self.stop_event, on_step=on_step)
-        except Exception as error:  # shown to the learner rather than lost in the thread
-            self.status.value = f"<b>The finder failed:</b> {type(error).__name__}: {error}"
-        else:
-            self.finder.value = paths["png"].read_bytes()
-            self.finder.layout.display = ""
-            words = describe_finding(finding, cfg, self.approach)
-            if self.stop_event.is_set():
-                words = f"Stopped after {len(finding.rates)} steps. " + words
-            self.suggested = None
-            if finding.suggestion is not None:
-                slider = self.learning_rate
-                wanted = learning_rate_for(finding.suggestion, cfg, self.approach)
-                self.suggested = min(max(wanted, 10.0**slider.min), 10.0**slider.max)
-                words += f" <b>Use suggested rate</b> sets the slider to {self.suggested:.2g}."
-            self.status.value = words
-        finally:
-            self.finder_progress.layout.display = "none"
-            self.set_running(False)
-
-    def use_suggestion(self) -> None:
-        if self.suggested is not None:
-            self.learning_rate.value = self.suggested
 
     def request_stop(self) -> None:
         if self.stop_event is not None:
