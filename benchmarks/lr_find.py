@@ -5,11 +5,10 @@ long each takes, on the same training images.
     python benchmarks/lr_find.py --sets bundled --seeds 0 --set precision=fp32
 
 For each set and seed (each seed its own split and augmentations), fine-tuning's range test runs
-twice from the same starting weights: the full finder (FULL_STEPS steps from FULL_START at the
-run's side) and the quick one (`lr-find --quick`: QUICK_STEPS steps at the same rise per step
-from QUICK_START, on pictures of QUICK_SIDE_SHARE of the side). Prints each pair, the ratio of
-the suggestions and their distance in decades, and writes every run's numbers to --output
-(JSON).
+twice from the same starting weights: the full finder (FULL_STEPS steps at the run's own side)
+and the quick one (`lr-find --quick`: QUICK_STEPS steps on pictures of QUICK_SIDE_SHARE of the
+side). Prints each pair, the ratio of the suggestions and their distance in decades, and writes
+every run's numbers to --output (JSON).
 """
 
 from __future__ import annotations
@@ -27,10 +26,7 @@ from emotion_tl.config import Config
 from emotion_tl.training import lr_find
 from emotion_tl.training.context import make_run_context
 
-KINDS = {  # (first rate, last rate, steps)
-    "full": (lr_find.FULL_START, lr_find.FULL_END, lr_find.FULL_STEPS),
-    "quick": (lr_find.QUICK_START, lr_find.QUICK_END, lr_find.QUICK_STEPS),
-}
+KINDS = {"full": lr_find.FULL_STEPS, "quick": lr_find.QUICK_STEPS}
 
 
 def run_one(data_dir: Path, name: str, kind: str, seed: int, fixed: dict, out: Path) -> dict:
@@ -42,8 +38,7 @@ def run_one(data_dir: Path, name: str, kind: str, seed: int, fixed: dict, out: P
     if kind == "quick":
         run = lr_find.quick_finder_run(run, "finetuning")
     start = time.perf_counter()
-    first, last, steps = KINDS[kind]
-    finding = lr_find.find_learning_rate(run, "finetuning", steps=steps, start=first, end=last)
+    finding = lr_find.find_learning_rate(run, "finetuning", steps=KINDS[kind])
     return {
         "set": name,
         "seed": seed,

@@ -68,22 +68,11 @@ def add_lr_find_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="the widget's quick finder: the full finder's rise of the rate per step from 1e-5 "
-        "instead of 1e-7 (60 steps), fine-tuning's on pictures of half the side (about a fifth "
-        "of the full finder's time; docs/training.md compares the two)",
+        help="the widget's quick finder: 60 steps, fine-tuning's on pictures of half the side "
+        "(about a tenth of the full finder's time; docs/training.md compares the two)",
     )
-    parser.add_argument(
-        "--start_lr",
-        type=float,
-        default=None,
-        help="the first rate tried (default: 1e-7; 1e-5 with --quick)",
-    )
-    parser.add_argument(
-        "--end_lr",
-        type=float,
-        default=None,
-        help="the last rate tried (default: 10; 0.59 with --quick)",
-    )
+    parser.add_argument("--start_lr", type=float, default=1e-7, help="the first rate tried")
+    parser.add_argument("--end_lr", type=float, default=10.0, help="the last rate tried")
 
 
 def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:

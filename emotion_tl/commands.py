@@ -146,14 +146,11 @@ def run_lr_find(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     check_writable(Path(cfg.checkpoint_dir))
     run = make_run_context(cfg)
-    quick = (lr_find.QUICK_START, lr_find.QUICK_END, lr_find.QUICK_STEPS)
-    start, end, steps = quick if args.quick else (lr_find.FULL_START, lr_find.FULL_END, 0)
-    steps = args.steps or steps or lr_find.FULL_STEPS
-    start, end = args.start_lr or start, args.end_lr or end
+    steps = args.steps or (lr_find.QUICK_STEPS if args.quick else lr_find.FULL_STEPS)
     for approach in cfg.approaches:
         finder_run = lr_find.quick_finder_run(run, approach) if args.quick else run
         finding = lr_find.find_learning_rate(
-            finder_run, approach, steps=steps, start=start, end=end
+            finder_run, approach, steps=steps, start=args.start_lr, end=args.end_lr
         )
         paths = lr_find.write_lr_finding(finding, run.out_dir, approach)
         print(lr_find.describe_finding(finding, run.cfg, approach))

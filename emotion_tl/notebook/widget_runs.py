@@ -50,13 +50,7 @@ def find_live(
     Path(cfg.checkpoint_dir).mkdir(parents=True, exist_ok=True)
     run = lr_find.quick_finder_run(make_run_context(cfg), approach)
     finding = lr_find.find_learning_rate(
-        run,
-        approach,
-        steps=lr_find.QUICK_STEPS,
-        start=lr_find.QUICK_START,
-        end=lr_find.QUICK_END,
-        stop=stop,
-        on_step=on_step,
+        run, approach, steps=lr_find.QUICK_STEPS, stop=stop, on_step=on_step
     )
     return finding, lr_find.write_lr_finding(finding, run.out_dir, approach)
 

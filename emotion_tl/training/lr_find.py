@@ -3,10 +3,10 @@
 Training steps run with a rate that rises exponentially from `start` to `end`, one rate per
 step, on the approach's own model, loss, optimizer (Adam) and parameter groups, and the loss of
 each step is recorded. The curve is smoothed with a bias-corrected exponential moving average
-(weight 0.98 over 100 steps, as fastai; a faster rise of the rate per step smooths less, so
-that the average spans the same stretch of rates), and the test stops early once the smoothed
-loss passes four times its lowest value: the rate has become destructive. Afterwards the
-weights, BatchNorm statistics and optimizer are put back exactly as they were.
+(weight 0.98 over 100 steps, as fastai; fewer steps over the range smooth less, so that the
+average spans the same stretch of rates), and the test stops early once the smoothed loss passes
+four times its lowest value: the rate has become destructive. Afterwards the weights, BatchNorm
+statistics and optimizer are put back exactly as they were.
 
 The suggestion rule: the rate where the smoothed loss falls fastest per tenfold increase of the
 rate (the steepest downward slope against log10(rate)), looking only before the lowest point of
@@ -38,14 +38,13 @@ from emotion_tl.training.context import RunContext
 from emotion_tl.training.recipe import Recipe
 from emotion_tl.training.step import TrainStep, make_train_step
 
-SMOOTHING = 0.98  # fastai's, for its 100 steps; a faster rise per step smooths less
+SMOOTHING = 0.98  # fastai's, for its 100 steps; fewer steps over the same range smooth less
 DIVERGE = 4.0  # stop once the smoothed loss exceeds this many times its minimum
 SKIP_START = 5
-# The full finder's rates, and the quick finder's (the widget's, and `lr-find --quick`): the same
-# rise per step from a later start, so fewer steps (docs/training.md measures the two).
-FULL_START, FULL_END, FULL_STEPS = 1e-7, 10.0, 100
-QUICK_START, QUICK_STEPS = 1e-5, 60
-QUICK_END = QUICK_START * (FULL_END / FULL_START) ** ((QUICK_STEPS - 1) / (FULL_STEPS - 1))
+# The quick finder (the widget's, and `lr-find --quick`): fewer steps on smaller pictures, which
+# docs/training.md measures against the full one (FULL_STEPS at the run's side).
+FULL_STEPS = 100
+QUICK_STEPS = 60
 QUICK_SIDE_SHARE = 0.5  # of the run's image side, never below the source's smallest side
 
 
@@ -82,12 +81,10 @@ def suggest_rate(rates: np.ndarray, smoothed: np.ndarray) -> float | None:
 
 
 def smoothing_for(rates: np.ndarray) -> float:
-    """The average's weight that smooths over as many decades of rate as SMOOTHING does at the
-    full finder's rise per step: 0.98 there and for the quick finder (the same rise), less for
-    a faster rise (60 steps over the full range: 0.966)."""
-    full = np.log10(FULL_END / FULL_START) / (FULL_STEPS - 1)
-    rise = np.log10(rates[-1] / rates[0]) / max(len(rates) - 1, 1)
-    return float(1 - (1 - SMOOTHING) * min(rise / full, 1 / (1 - SMOOTHING)))
+    """The average's weight that smooths over the same share of the range as SMOOTHING does
+    over FULL_STEPS steps: with 60 steps, 0.967, so the smoothed curve lags by as many decades
+    of rate (and the suggestion moves no further up) as with 100."""
+    return 1 - (1 - SMOOTHING) * FULL_STEPS / max(len(rates), 2)
 
 
 def exponential_rates(start: float, end: float, steps: int) -> np.ndarray:
@@ -161,8 +158,8 @@ def find_learning_rate(
     approach: str,
     *,
     steps: int = FULL_STEPS,
-    start: float = FULL_START,
-    end: float = FULL_END,
+    start: float = 1e-7,
+    end: float = 10.0,
     stop: threading.Event | None = None,
     on_step: Callable[[int, int], None] | None = None,
 ) -> LrFinding:
