@@ -69,7 +69,7 @@ def add_lr_find_arguments(parser: argparse.ArgumentParser) -> None:
         "--quick",
         action="store_true",
         help="the widget's quick finder: 60 steps, fine-tuning's on pictures of half the side "
-        "(about a tenth of the full finder's time; docs/training.md compares the two)",
+        "(about a fifth of the full finder's time; docs/training.md compares the two)",
     )
     parser.add_argument("--start_lr", type=float, default=1e-7, help="the first rate tried")
     parser.add_argument("--end_lr", type=float, default=10.0, help="the last rate tried")
