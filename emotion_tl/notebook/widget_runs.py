@@ -59,6 +59,6 @@ def run_name(cfg: Config, approach: str) -> str:
     """A folder name that says the settings a widget run was trained with."""
     images = cfg.max_images_per_category or "all"
     return (
-        f"{approach}_{cfg.backbone}_{'-'.join(cfg.categories)}_e{cfg.epochs_for(approach)}_b{cfg.batch_size}"
-        f"_lr{cfg.learning_rate:.3g}_n{images}"
+        f"{approach}_{cfg.backbone}_{'-'.join(cfg.categories)}_e{cfg.epochs_for(approach)}"
+        f"_b{cfg.batch_size}_lr{cfg.learning_rate:.3g}_n{images}"
     )

@@ -83,7 +83,8 @@ def suggest_rate(rates: np.ndarray, smoothed: np.ndarray) -> float | None:
 def smoothing_for(rates: np.ndarray) -> float:
     """The average's weight that smooths over the same share of the range as SMOOTHING does
     over FULL_STEPS steps: with 60 steps, 0.967, so the smoothed curve lags by as many decades
-    of rate (and the suggestion moves no further up) as with 100."""
+    of rate as with 100 (the quick finder's suggestion still lies above the full one's:
+    docs/training.md)."""
     return 1 - (1 - SMOOTHING) * FULL_STEPS / max(len(rates), 2)
 
 
