@@ -40,11 +40,8 @@ VARIANTS: dict[str, dict] = {  # each a set of Config changes; all but "defaults
     | {"image_size": 160, "epochs": 10, "schedule": "cosine", "warmup_epochs": 1.0},
     "160px-10ep": SEED | {"image_size": 160, "epochs": 10},
     "160px-patience": SEED | {"image_size": 160, "patience": 3},
-    # today's defaults with one part changed
-    "defaults-224px": {"image_size": 224},
-    "defaults-lp-ft": {"finetuning_head_init": "probe"},
-    "defaults-bn-frozen": {"finetuning_batchnorm": "frozen"},
-    "defaults-head-lr": {"finetuning_head_lr": 1e-3},  # the new layer at approach A's rate
+    # today's defaults with BatchNorm's statistics following the batches while fine-tuning
+    "defaults-bn-train": {"finetuning_batchnorm": "train"},
 }
 MODELS = ("frozen_weights", "finetuning")
 

@@ -28,12 +28,14 @@ DEFAULT_EPOCHS = 10
 # epoch) 10 epochs are too few steps to fine-tune, where the seed's 20 epochs (40 steps) were not.
 MIN_DEFAULT_STEPS = 40
 # The seed's plain recipe where today's defaults differ from it (`--seed_recipe`): ResNet50 at the
-# side its weights saw, 20 epochs for each approach, one constant rate.
+# side its weights saw, 20 epochs for each approach, one constant rate, BatchNorm statistics
+# following the batches while fine-tuning.
 SEED_RECIPE_SETTINGS = {
     "image_size": 224,
     "epochs": 20,
     "schedule": "constant",
     "warmup_epochs": 0.0,
+    "finetuning_batchnorm": "train",
 }
 
 
@@ -88,10 +90,12 @@ class Config:
     warmup_epochs: float = _option(
         1.0, "with the cosine schedule: epochs of linear warm-up", minimum=0.0
     )
-    finetuning_batchnorm: str = _option(
-        "train",
-        "BatchNorm while fine-tuning: train (statistics follow the batches) or frozen "
-        "(evaluation mode; its scale and shift still learn)",
+    finetuning_batchnorm: str | None = _option(
+        None,
+        "BatchNorm while fine-tuning: frozen (evaluation mode: the statistics stay the source's; "
+        "scale and shift still learn) or train (the seed's: statistics follow the batches); "
+        "default: frozen with pretrained weights, train without (a random network's statistics "
+        "mean nothing)",
         choices=("train", "frozen"),
     )
     layer_decay: float = _option(
@@ -221,6 +225,14 @@ class Config:
             return DEFAULT_EPOCHS
         return max(DEFAULT_EPOCHS, math.ceil(MIN_DEFAULT_STEPS / steps_per_epoch))
 
+    def batchnorm_for_finetuning(self) -> str:
+        """`finetuning_batchnorm`, or when unset: frozen where the weights are pretrained (on
+        three sets it fine-tuned as well or better than train: docs/training.md), train where
+        they are random."""
+        if self.finetuning_batchnorm is not None:
+            return self.finetuning_batchnorm
+        return "frozen" if self.pretrained else "train"
+
     def lr_for(self, approach: str) -> tuple[float, float]:
         """(backbone rate, head rate) for `approach`; the backbone rate is unused when frozen."""
         if approach == "frozen":
@@ -271,7 +283,7 @@ def check_config(cfg: Config) -> None:
         )
         if minimum is not None and value is not None and value < minimum:
             problems.append(f"{f.name}={value}: must be at least {minimum}")
-        if choices is not None and value not in choices:
+        if choices is not None and value is not None and value not in choices:
             problems.append(f"{f.name}={value!r}: choose one of {', '.join(choices)}")
     if problems:
         raise ValueError("Invalid configuration:\n  " + "\n  ".join(problems))

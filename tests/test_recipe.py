@@ -1,5 +1,5 @@
-"""The recipe's parts (training/recipe.py): each does what its option says, and the seed's plain
-recipe is what every option at its default gives."""
+"""The recipe's parts (training/recipe.py): each does what its option says, the seed's plain
+recipe is Recipe()'s defaults, and the Config's defaults resolve to today's recipe."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from emotion_tl.config import Config
 from emotion_tl.model.network import build_model, make_param_groups, set_train_mode
 from emotion_tl.training.recipe import SEED_RECIPE, Recipe, make_optimizer, make_schedule
 from emotion_tl.training.step import make_train_step
@@ -71,3 +72,16 @@ def test_frozen_batchnorm_keeps_its_statistics_while_everything_learns(batchnorm
     step(model, images, torch.tensor([0, 1, 0, 1]))
     assert not torch.equal(model.conv1.weight, before[1])  # the weights learn either way
     assert torch.equal(model.bn1.running_mean, before[0]) == (batchnorm == "frozen")
+
+
+def test_batchnorm_defaults_to_frozen_with_pretrained_weights_and_train_without():
+    assert Config().batchnorm_for_finetuning() == "frozen"
+    assert Recipe.from_config(Config()).finetuning_batchnorm == "frozen"
+    # A random network's running statistics are no source's: they follow the batches.
+    assert Config(pretrained=False).batchnorm_for_finetuning() == "train"
+    assert Config(finetuning_batchnorm="train").batchnorm_for_finetuning() == "train"
+    assert Config(pretrained=False, finetuning_batchnorm="frozen").batchnorm_for_finetuning() == (
+        "frozen"
+    )
+    with pytest.raises(ValueError, match="finetuning_batchnorm='eval': choose one of train"):
+        Config(finetuning_batchnorm="eval")

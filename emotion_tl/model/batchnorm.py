@@ -4,7 +4,8 @@ A BatchNorm layer normalises with the mean and variance of the current batch in 
 updates its *running* mean and variance towards them (by `momentum`, 0.1, per batch); in eval
 mode it normalises with the running values and leaves them alone. `requires_grad = False` does
 not stop those updates: they are buffers, not parameters. That is why a frozen backbone must also
-run in eval mode (`network.set_train_mode`), and why fine-tuning, in train mode, adapts them.
+run in eval mode (`network.set_train_mode`), and why fine-tuning in train mode
+(`finetuning_batchnorm="train"`) adapts them.
 """
 
 from __future__ import annotations

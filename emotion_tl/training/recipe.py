@@ -6,7 +6,7 @@
   cosine decay to zero at the last step;
 - `finetuning_batchnorm`: `train` (the seed's: BatchNorm statistics follow the batches while
   fine-tuning) or `frozen` (BatchNorm layers kept in evaluation mode, as the Keras guide does on
-  small data; their scale and shift still learn);
+  small data; their scale and shift still learn; Config's default with pretrained weights);
 - `patience`: stop once the validation loss has not improved for this many epochs (0: every
   epoch, the seed's; selection.py);
 - `layer_decay`: discriminative rates: each block of the body, counted down from the top, learns
@@ -43,7 +43,7 @@ class Recipe:
             label_smoothing=cfg.label_smoothing,
             schedule=cfg.schedule,
             warmup_epochs=cfg.warmup_epochs,
-            finetuning_batchnorm=cfg.finetuning_batchnorm,
+            finetuning_batchnorm=cfg.batchnorm_for_finetuning(),
             layer_decay=cfg.layer_decay,
             patience=cfg.patience,
         )
