@@ -40,8 +40,12 @@ VARIANTS: dict[str, dict] = {  # each a set of Config changes; all but "defaults
     | {"image_size": 160, "epochs": 10, "schedule": "cosine", "warmup_epochs": 1.0},
     "160px-10ep": SEED | {"image_size": 160, "epochs": 10},
     "160px-patience": SEED | {"image_size": 160, "patience": 3},
-    # today's defaults with BatchNorm's statistics following the batches while fine-tuning
-    "defaults-bn-train": {"finetuning_batchnorm": "train"},
+    # today's defaults with one part changed
+    "defaults-bn-train": {"finetuning_batchnorm": "train"},  # statistics follow the batches
+    "defaults-wd": {"weight_decay": 0.05},  # AdamW, timm's usual decay
+    "defaults-ls": {"label_smoothing": 0.1},
+    "defaults-patience": {"patience": 3},
+    "defaults-layer-decay": {"layer_decay": 0.7},  # conv1 at 0.7**5 = 0.17 of layer4's rate
 }
 MODELS = ("frozen_weights", "finetuning")
 
