@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from emotion_tl.config import Config
 from emotion_tl.data.prepare import prepare_data, resplit
 from emotion_tl.evaluation.repeats import (
     REPEATS_FILE,
@@ -22,7 +23,7 @@ from emotion_tl.evaluation.repeats import (
     summarize_repeats,
 )
 from emotion_tl.figures.repeats import plot_repeats
-from emotion_tl.training.repeats import FIGURE_FILE, REPEATS_DIR
+from emotion_tl.training.repeats import FIGURE_FILE, REPEATS_DIR, make_time_estimate
 from emotion_tl.training.run import run_experiment
 
 
@@ -119,3 +120,16 @@ def test_one_approach_has_intervals_but_no_difference():
     assert "frozen_weights: 0.750" in text and "minus" not in text
     figure = plot_repeats(table, summary)
     assert len(figure.axes) == 2
+
+
+def test_the_time_estimate_counts_the_epochs_each_split_will_run(caplog):
+    # 50 training images at batch 32 make 2 steps an epoch: 20 default epochs reach 40 steps.
+    estimate = make_time_estimate(Config(repeats=3), "finetuning", train_images=50)
+    with caplog.at_level(logging.INFO, logger="emotion_tl"):
+        estimate([{"seconds": 6.0}])
+    assert "6.0 s per epoch, so 3 splits of 20 epochs take about 6 min in all" in caplog.text
+    big = make_time_estimate(Config(repeats=3), "finetuning", train_images=212)
+    with caplog.at_level(logging.INFO, logger="emotion_tl"):
+        big([{"seconds": 6.0}])
+    assert "3 splits of 10 epochs take about 3 min" in caplog.text
+    assert make_time_estimate(Config(), "finetuning", train_images=50) is None  # one split

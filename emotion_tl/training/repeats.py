@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import threading
 from collections.abc import Callable
 
@@ -156,21 +157,25 @@ def run_repeats(run: RunContext, stop: threading.Event) -> pd.DataFrame:
     return summary
 
 
-def make_time_estimate(cfg: Config, approach: str) -> Callable[[list[dict]], None] | None:
+def make_time_estimate(
+    cfg: Config, approach: str, train_images: int
+) -> Callable[[list[dict]], None] | None:
     """With --repeats, an on_epoch hook that logs, after the first epoch of split 0, how long all
-    the splits of this approach will take."""
+    the splits of this approach will take (each split's epochs as `epochs_for` decides them for
+    about `train_images` training images)."""
     if cfg.repeats < 2:
         return None
+    epochs = cfg.epochs_for(approach, math.ceil(train_images / cfg.batch_size))
 
     def estimate(history: list[dict]) -> None:
         if len(history) == 1:
-            seconds = float(history[0]["seconds"]) * cfg.epochs_for(approach) * cfg.repeats
+            seconds = float(history[0]["seconds"]) * epochs * cfg.repeats
             logger.info(
                 "%s: %.1f s per epoch, so %d splits of %d epochs take about %.0f min in all",
                 OUTPUT_PREFIX[approach],
                 history[0]["seconds"],
                 cfg.repeats,
-                cfg.epochs_for(approach),
+                epochs,
                 seconds / 60,
             )
 

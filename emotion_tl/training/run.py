@@ -119,7 +119,10 @@ def run_experiment(cfg: Config) -> list[ApproachResult]:
     # With several processes a signal would stop each at a different step: they stop as usual.
     with catch_stop_signals() if world_size() == 1 else contextlib.nullcontext() as stop:
         for approach in cfg.approaches:
-            hook = make_time_estimate(cfg, approach) if approach == "finetuning" else None
+            hook = None
+            if approach == "finetuning":
+                train_images = int((run.data.table["split"] == "train").sum())
+                hook = make_time_estimate(cfg, approach, train_images)
             done = load_result(run, approach) if cfg.resume else None
             results.append(done or train_approach(run, approach, stop, hook))
         if cfg.repeats > 1:
