@@ -254,3 +254,21 @@ def test_committed_notebooks_are_clean(name):
             assert output.output_type != "error"
             assert output.get("execution_count") in (None, cell.execution_count)
             assert WIDGET_VIEW not in output.get("data", {})
+
+
+def test_01s_committed_config_is_what_todays_code_prints():
+    # 01 shows the Config its parameters make; a field added or a default changed without
+    # running 01 again leaves that output stale, and this test says so.
+    from emotion_tl.notebook import config_from_parameters
+
+    notebook = nbformat.read(NOTEBOOKS / "01_explore_data.ipynb", as_version=4)
+    parameters = next(c for c in notebook.cells if "parameters" in c.metadata.get("tags", []))
+    namespace: dict = {}
+    exec(parameters.source, namespace)  # plain literals: the notebook's own settings
+    namespace.pop("__builtins__")
+    shown = next(c for c in notebook.cells if c.source.startswith("cfg = config_from_parameters"))
+    (output,) = [o for o in shown.outputs if o.output_type == "execute_result"]
+    expected = repr(config_from_parameters(namespace))
+    assert output.data["text/plain"] == expected, (
+        "notebooks/01_explore_data.ipynb shows an old Config: run it again and commit its outputs"
+    )
