@@ -46,6 +46,7 @@ VARIANTS: dict[str, dict] = {  # each a set of Config changes; all but "defaults
     "defaults-ls": {"label_smoothing": 0.1},
     "defaults-patience": {"patience": 3},
     "defaults-layer-decay": {"layer_decay": 0.7},  # conv1 at 0.7**5 = 0.17 of layer4's rate
+    "defaults-lp-ft": {"finetuning_head_init": "probe"},  # fine-tuning starts from the frozen head
 }
 MODELS = ("frozen_weights", "finetuning")
 
