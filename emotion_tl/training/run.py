@@ -121,7 +121,7 @@ def run_experiment(cfg: Config) -> list[ApproachResult]:
         for approach in cfg.approaches:
             hook = None
             if approach == "finetuning":
-                train_images = int((run.data.table["split"] == "train").sum())
+                train_images = sum(run.data.train_counts().values())
                 hook = make_time_estimate(cfg, approach, train_images)
             done = load_result(run, approach) if cfg.resume else None
             results.append(done or train_approach(run, approach, stop, hook))
